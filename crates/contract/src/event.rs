@@ -39,6 +39,8 @@ pub enum Event {
     StepSummary { index: u32, markdown: String },
     StepFinished {
         index: u32,
+        /// The step's display name, so a skipped step (which has no `step_started`) is named too.
+        name: String,
         /// What the step did. Forgejo shows this.
         outcome: Outcome,
         /// After `continue-on-error`. GitHub shows this.
