@@ -22,6 +22,9 @@ pub enum ControlMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A message type this agent does not know (sent by a newer host). Ignored.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One line on the agent's stdout: an unsequenced event. The orchestrator wraps it into a

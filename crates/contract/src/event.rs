@@ -24,9 +24,15 @@ pub struct JobEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// An orchestrator took the job.
-    Accepted { orchestrator: String },
-    VmBooting { label: String },
-    VmReady { label: String },
+    Accepted {
+        orchestrator: String,
+    },
+    VmBooting {
+        label: String,
+    },
+    VmReady {
+        label: String,
+    },
     StepStarted {
         index: u32,
         /// The step's display name, evaluated.
@@ -34,9 +40,16 @@ pub enum Event {
     },
     /// Log lines of one section. `first_line` is the 1-based number of `lines[0]` within the
     /// section; lines are already masked and hold no line terminator.
-    Log { section: Section, first_line: u64, lines: Vec<String> },
+    Log {
+        section: Section,
+        first_line: u64,
+        lines: Vec<String>,
+    },
     Annotation(Annotation),
-    StepSummary { index: u32, markdown: String },
+    StepSummary {
+        index: u32,
+        markdown: String,
+    },
     StepFinished {
         index: u32,
         /// The step's display name, so a skipped step (which has no `step_started`) is named too.
@@ -52,7 +65,10 @@ pub enum Event {
     Heartbeat,
     /// The agent asks the host for a checkout; the host answers with workspace control messages.
     /// Internal to orchestrator and agent: forge runners ignore it.
-    CheckoutRequested { index: u32, request: CheckoutRequest },
+    CheckoutRequested {
+        index: u32,
+        request: CheckoutRequest,
+    },
     JobFinished {
         result: JobResult,
         #[serde(default)]
@@ -61,6 +77,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// An event type this reader does not know (written by a newer version). Readers skip it.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Which part of the job log a line belongs to.

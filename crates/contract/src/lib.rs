@@ -14,8 +14,7 @@ mod template;
 pub use agent::{AgentEvent, ControlMessage};
 pub use event::{Annotation, AnnotationLevel, Event, JobEvent, JobResult, Outcome, Section};
 pub use request::{
-    CheckoutRequest, Contexts, EnvLayers, ForgeKind, JobRequest, Origin, RunDefaults, StepCommand,
-    StepKind, Workspace,
+    CheckoutRequest, Contexts, EnvLayers, ForgeKind, JobRequest, Origin, RunDefaults, StepCommand, StepKind, Workspace,
 };
 pub use sealed::{BusKey, KeyError, SealError, Sealed, SecretString};
 pub use template::Template;
