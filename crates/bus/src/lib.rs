@@ -1,0 +1,69 @@
+//! The bus between forge runners and orchestrators (brief §3.4), as a trait at the seam and an
+//! in-process implementation.
+//!
+//! Three kinds of traffic, each the analogue of one RabbitMQ exchange:
+//! - **jobs**: a [`JobRequest`] is published by its `route_label`; it reaches exactly one consumer
+//!   that serves that label. Publishing to a label nobody serves fails with
+//!   [`BusError::NoConsumer`], the analogue of a `mandatory` publish coming back (basic.return).
+//!   Each consumer has a *credit* (its free slots): it holds at most that many unacked deliveries.
+//! - **events**: a [`JobEvent`] is published by runner id and queued for that runner until it
+//!   consumes and acks it.
+//! - **cancels**: a [`Cancel`] is fanned out to every subscriber.
+//!
+//! Every delivery is acked or nacked through its [`Acker`] after the consumer made it durable on
+//! its side. A delivery neither acked nor nacked stays unacked (it keeps using credit) until its
+//! consumer is dropped; then it is queued again, at the front, marked `redelivered`.
+//!
+//! The trait uses `impl Future + Send` returns rather than boxed futures, so users are generic
+//! over `B: Bus`; a RabbitMQ implementation (lapin) fits the same shape.
+
+mod acker;
+mod cancel;
+mod error;
+mod in_process;
+
+use std::future::Future;
+
+pub use acker::{Acker, Delivery};
+pub use cancel::Cancel;
+pub use contract::{JobEvent, JobRequest};
+pub use error::BusError;
+pub use in_process::InProcessBus;
+
+/// The bus seam. Cloning a bus handle is cheap; every clone talks to the same bus.
+pub trait Bus: Clone + Send + Sync + 'static {
+    type JobConsumer: Consumer<JobRequest>;
+    type EventConsumer: Consumer<JobEvent>;
+    type CancelConsumer: Consumer<Cancel>;
+
+    /// Publishes a request on the queue of `request.route_label`. Returns once the bus holds it
+    /// (publisher confirm); fails with [`BusError::NoConsumer`] when no queue serves the label.
+    fn publish_job(&self, request: &JobRequest) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Starts consuming the queues of `labels`, declaring them; from then on those labels are
+    /// routable. `credit` is how many deliveries this consumer may hold unacked at once (its
+    /// free slots); it must be at least 1.
+    fn consume_jobs(
+        &self,
+        labels: &[String],
+        credit: u32,
+    ) -> impl Future<Output = Result<Self::JobConsumer, BusError>> + Send;
+
+    /// Publishes an event for the runner `runner_id` (its `origin.runner_id`).
+    fn publish_event(&self, runner_id: &str, event: &JobEvent) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Consumes the events queued for `runner_id`, in publish order.
+    fn consume_events(&self, runner_id: &str) -> impl Future<Output = Result<Self::EventConsumer, BusError>> + Send;
+
+    /// Fans a cancel out to every current subscriber.
+    fn publish_cancel(&self, cancel: &Cancel) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Subscribes to cancels published from now on.
+    fn subscribe_cancels(&self) -> impl Future<Output = Result<Self::CancelConsumer, BusError>> + Send;
+}
+
+/// A consumer of one kind of message. Dropping it hands its unacked deliveries back to the bus.
+pub trait Consumer<T>: Send + 'static {
+    /// Waits for the next delivery this consumer may take (credit permitting).
+    fn next(&mut self) -> impl Future<Output = Result<Delivery<T>, BusError>> + Send;
+}

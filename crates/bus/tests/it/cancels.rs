@@ -1,0 +1,40 @@
+use bus::{Bus, Cancel, InProcessBus};
+use ulid::Ulid;
+
+use crate::{next, try_next};
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_reaches_every_subscriber() {
+    let bus = InProcessBus::new();
+    let mut one = bus.subscribe_cancels().await.unwrap();
+    let mut two = bus.subscribe_cancels().await.unwrap();
+    let cancel = Cancel { job_id: Ulid::new(), attempt: None, reason: "user asked".into() };
+    bus.publish_cancel(&cancel).await.unwrap();
+
+    for subscriber in [&mut one, &mut two] {
+        let delivery = next(subscriber).await;
+        assert_eq!(delivery.payload, cancel);
+        delivery.acker.ack().await.unwrap();
+        assert!(try_next(subscriber).await.is_none());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_subscriber_sees_only_later_cancels() {
+    let bus = InProcessBus::new();
+    let early = Cancel { job_id: Ulid::new(), attempt: Some(1), reason: "early".into() };
+    bus.publish_cancel(&early).await.unwrap();
+    let mut late = bus.subscribe_cancels().await.unwrap();
+    assert!(try_next(&mut late).await.is_none());
+}
+
+#[test]
+fn a_cancel_applies_to_its_attempt_or_to_any() {
+    let job = Ulid::new();
+    let any = Cancel { job_id: job, attempt: None, reason: String::new() };
+    let second = Cancel { job_id: job, attempt: Some(2), reason: String::new() };
+    assert!(any.applies_to(job, 1));
+    assert!(second.applies_to(job, 2));
+    assert!(!second.applies_to(job, 1));
+    assert!(!any.applies_to(Ulid::new(), 1));
+}
