@@ -1,1 +1,6 @@
+//! The expression crate's one integration test binary.
 
+mod conformance;
+mod properties;
+mod table;
+mod template;
