@@ -1,0 +1,64 @@
+//! One test per workflow file under `tests/workflows/`, each running the real `solstice` binary
+//! (build it first: `cargo build --workspace --bins`). The header grammar is in `tests/README.md`.
+
+/// Declares one `#[test]` per name (the file is the name with dashes, `.yml`) and the list of
+/// names, so a listed file that is missing fails its test and an unlisted file fails
+/// `every_workflow_file_has_a_test`.
+macro_rules! workflow_tests {
+    ($subdir:literal: $($name:ident)*) => {
+        pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                e2e::check_workflow(&e2e::workflow_file($subdir, stringify!($name)));
+            }
+        )*
+    };
+}
+
+mod valid {
+    workflow_tests!("":
+    );
+}
+
+mod invalid {
+    workflow_tests!("invalid":
+    );
+}
+
+/// Header mistakes show up here even before `solstice` is built.
+#[test]
+fn every_workflow_header_parses() {
+    let mut broken = Vec::new();
+    for (subdir, names) in [("", valid::NAMES), ("invalid", invalid::NAMES)] {
+        for name in names {
+            let file = e2e::workflow_file(subdir, name);
+            let parsed = std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| e2e::header::parse(&text).map(drop).map_err(|e| e.to_string()));
+            if let Err(e) = parsed {
+                broken.push(format!("{}: {e}", file.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "bad workflow headers:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn every_workflow_file_has_a_test() {
+    for (subdir, names) in [("", valid::NAMES), ("invalid", invalid::NAMES)] {
+        let dir = e2e::workflows_dir().join(subdir);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        let mut untested = Vec::new();
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".yml")) else {
+                continue;
+            };
+            if !names.contains(&stem.replace('-', "_").as_str()) {
+                untested.push(path.display().to_string());
+            }
+        }
+        assert!(untested.is_empty(), "workflow files without a test in tests/it/main.rs: {untested:?}");
+    }
+}
