@@ -4,7 +4,7 @@
 //! conversion): surrounding whitespace is ignored, '' is 0, `0x`/`0o`/`0b` prefixes, an optional
 //! sign, `Infinity`, decimals with an exponent; anything else is NaN.
 //! Writing follows the C# runner's `G15` format: 15 significant digits, trailing zeros dropped,
-//! scientific notation (`1E+15`, `1E-05`) outside 1e-5 ≤ |x| < 1e15.
+//! scientific notation (`1E+15`, `1E-05`) outside 1e-4 ≤ |x| < 1e15.
 
 /// The string → number coercion (also used by the lexer for number literals).
 pub(crate) fn parse(text: &str) -> f64 {
@@ -159,7 +159,7 @@ fn place_digits(negative: bool, digits: &str, exponent: i32) -> String {
     if negative {
         out.push('-');
     }
-    if !(-5..15).contains(&exponent) {
+    if !(-4..15).contains(&exponent) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');

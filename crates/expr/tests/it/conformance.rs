@@ -96,6 +96,8 @@ fn run_case(tally: &mut Tally, label: &str, case: &Json) {
             let kind_ok = kind == want_kind || (kind == "parsing" && want_kind == "lexing");
             if message == want {
                 tally.messages_exact += 1;
+            } else {
+                eprintln!("conformance: inexact message for {source:?}: want {want:?}, got {message:?}");
             }
             // GitHub's own runner checks that the message contains the expected text.
             if kind_ok && message.contains(want) {
