@@ -343,3 +343,21 @@ fn limits_are_errors_not_crashes() {
     let big = format!("format('{}', format('{}', '{}'))", "{0}".repeat(300), "{0}".repeat(300), "x".repeat(100));
     assert_eq!(expr::eval_str(&big, &context()).unwrap_err().message, "The maximum allowed memory size was exceeded");
 }
+
+#[test]
+fn deep_json_is_an_error_not_a_crash() {
+    // fromJSON input is data from outside; nesting beyond what the JSON reader accepts fails.
+    let deep = format!("fromJSON('{}{}')", "[".repeat(5_000), "]".repeat(5_000));
+    let err = expr::eval_str(&deep, &context()).unwrap_err();
+    assert!(err.message.starts_with("Error parsing fromJson"), "{}", err.message);
+}
+
+#[test]
+fn parsed_expressions_cross_threads() {
+    // The engine keeps parsed expressions across await points.
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<expr::Expr>();
+    assert_send_sync::<Value>();
+    assert_send_sync::<expr::ParseError>();
+    assert_send_sync::<expr::EvalError>();
+}
