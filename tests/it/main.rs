@@ -18,11 +18,80 @@ macro_rules! workflow_tests {
 
 mod valid {
     workflow_tests!("":
+        add_mask
+        checkout
+        colour_env
+        colour_env_override
+        continue_on_error
+        debug_hidden
+        debug_secret
+        debug_var
+        default_env_vars
+        defaults_shell
+        defaults_working_directory
+        env_cli
+        env_precedence
+        error_annotation
+        event_title_stays_text
+        exit_code_reported
+        expr_contains_fromjson
+        expr_format
+        expr_tojson_matrix
+        failure_skips_later_steps
+        github_env
+        github_env_heredoc
+        github_output
+        github_output_heredoc
+        github_path
+        group
+        if_cancelled
+        if_expression_syntax
+        job_filter
+        job_outputs
+        job_timeout
+        matrix_fail_fast
+        matrix_fail_fast_false
+        matrix_filter
+        matrix_include_exclude
+        matrix_include_expand
+        needs_failed_skips
+        needs_order
+        notice_annotation
+        script_temp_file
+        secret_in_output
+        secret_masked
+        secret_multiline
+        shell_bash_pipefail
+        shell_custom_bash_template
+        shell_custom_perl
+        shell_default_errexit
+        shell_default_no_pipefail
+        shell_pwsh_missing
+        shell_python
+        shell_sh
+        step_default_name
+        step_summary
+        step_timeout
+        steps_outcome_conclusion
+        stop_commands
+        vars_and_inputs
+        warning_annotation
     );
 }
 
 mod invalid {
     workflow_tests!("invalid":
+        all_combinations_excluded
+        calls_another_workflow
+        cyclic_needs
+        job_with_image
+        job_with_sidecar
+        matrix_empty_vector
+        needs_unknown_job
+        unknown_key
+        unparsable_run
+        uses_setup_node
+        yaml_syntax
     );
 }
 
