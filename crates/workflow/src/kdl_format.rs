@@ -29,6 +29,11 @@ const OS_NAMES: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn load(source: &str, sink: &mut Sink) -> Option<Node> {
+    // The KDL parser recurses per block; refuse absurd nesting before it can exhaust the stack.
+    if let Some(offset) = too_deep(source) {
+        sink.error(position(source, offset), format!("the document nests deeper than {MAX_DEPTH} levels"));
+        return None;
+    }
     let doc = match KdlDocument::parse(source) {
         Ok(doc) => doc,
         Err(e) => {
@@ -72,6 +77,29 @@ pub(crate) fn load(source: &str, sink: &mut Sink) -> Option<Node> {
             None
         }
     }
+}
+
+/// The offset of the first `{` nested deeper than `MAX_DEPTH`, outside quoted strings.
+fn too_deep(source: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in source.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' if !in_string => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            '}' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A 1-based line and column for a byte offset.
@@ -196,7 +224,10 @@ impl Reader<'_> {
                 Some("os") => {}
                 Some(k) => map.push(self.entry(k, entry)),
                 None => {
-                    return Err((self.entry_pos(entry), "'setup' takes no arguments, only os=\"…\" and a block".into()));
+                    return Err((
+                        self.entry_pos(entry),
+                        "'setup' takes no arguments, only os=\"…\" and a block".into(),
+                    ));
                 }
             }
         }

@@ -24,12 +24,14 @@ pub(crate) fn check(root: &Node, name: &str, sink: &mut Sink) {
         return;
     };
     let place = Place { def, allowed: def.context.to_vec() };
-    Checker { schema, sink }.value(root, &place);
+    Checker { schema, sink, job: None }.value(root, &place);
 }
 
 struct Checker<'s, 'k> {
     schema: &'s Schema,
     sink: &'k mut Sink,
+    /// The job being checked, named in its diagnostics.
+    job: Option<String>,
 }
 
 enum Scalar<'a> {
@@ -40,9 +42,16 @@ enum Scalar<'a> {
 }
 
 impl<'s> Checker<'s, '_> {
+    fn error(&mut self, pos: Pos, reason: impl Into<String>) {
+        match &self.job {
+            Some(job) => self.sink.job_error(Some(pos), job, reason),
+            None => self.sink.error(pos, reason),
+        }
+    }
+
     fn child(&mut self, parent: &Place<'s>, name: &str, pos: Pos) -> Option<Place<'s>> {
         let Some(def) = self.schema.get(name) else {
-            self.sink.error(pos, format!("internal: no schema definition '{name}'"));
+            self.error(pos, format!("internal: no schema definition '{name}'"));
             return None;
         };
         let mut allowed = parent.allowed.clone();
@@ -70,10 +79,10 @@ impl<'s> Checker<'s, '_> {
             return self.scalar(pos, Scalar::String(text), place);
         }
         match expression::scan(text, &place.allowed) {
-            Err(reason) => self.sink.error(pos, reason),
+            Err(reason) => self.error(pos, reason),
             Ok(Scanned::Literal(literal)) => self.scalar(pos, Scalar::String(&literal), place),
             Ok(Scanned::Insert | Scanned::Expression) if place.allowed.is_empty() => {
-                self.sink.error(pos, "A template expression is not allowed in this context")
+                self.error(pos, "A template expression is not allowed in this context")
             }
             Ok(_) => {}
         }
@@ -94,7 +103,7 @@ impl<'s> Checker<'s, '_> {
         if !matches!(scalar, Scalar::String(_)) && defs.iter().any(|d| matches_scalar(d, &Scalar::String(&text))) {
             return;
         }
-        self.sink.error(pos, format!("Unexpected value '{text}'"));
+        self.error(pos, format!("Unexpected value '{text}'"));
     }
 
     fn scalar_defs(&self, def: &'s Definition, out: &mut Vec<&'s Definition>, depth: usize) {
@@ -125,7 +134,7 @@ impl<'s> Checker<'s, '_> {
     fn sequence(&mut self, pos: Pos, items: &[Node], place: &Place<'s>) {
         let seqs = self.of_shape(place.def, |k| matches!(k, Kind::Sequence { .. }));
         let Some(Kind::Sequence { item }) = seqs.first().map(|d| &d.kind) else {
-            self.sink.error(pos, "A sequence was not expected");
+            self.error(pos, "A sequence was not expected");
             return;
         };
         let Some(item_place) = self.child(place, item, pos) else { return };
@@ -137,7 +146,7 @@ impl<'s> Checker<'s, '_> {
     fn mapping(&mut self, pos: Pos, entries: &[Entry], place: &Place<'s>) {
         let mut maps = self.of_shape(place.def, |k| matches!(k, Kind::Mapping { .. }));
         if maps.is_empty() {
-            self.sink.error(pos, "A mapping was not expected");
+            self.error(pos, "A mapping was not expected");
             return;
         }
         let first_loose = match &maps[0].kind {
@@ -153,7 +162,7 @@ impl<'s> Checker<'s, '_> {
                 continue;
             }
             if !entry.key.is_empty() && !seen.insert(entry.key.to_uppercase()) {
-                self.sink.error(entry.key_pos, format!("'{}' is already defined", entry.key));
+                self.error(entry.key_pos, format!("'{}' is already defined", entry.key));
                 continue;
             }
             let matched: Vec<bool> = maps.iter().map(|m| prop_type(m, &entry.key).is_some()).collect();
@@ -173,11 +182,18 @@ impl<'s> Checker<'s, '_> {
                     self.string(entry.key_pos, &entry.key, &k);
                 }
                 if let Some(v) = self.child(place, value_ty, entry.key_pos) {
+                    let is_job = value_ty == "job";
+                    if is_job {
+                        self.job = Some(entry.key.clone());
+                    }
                     self.value(&entry.value, &v);
+                    if is_job {
+                        self.job = None;
+                    }
                 }
                 continue;
             }
-            self.sink.error(entry.key_pos, format!("Unexpected value '{}'", entry.key));
+            self.error(entry.key_pos, format!("Unexpected value '{}'", entry.key));
         }
         if maps.len() > 1 {
             let mut count = std::collections::HashMap::<&str, usize>::new();
@@ -190,7 +206,7 @@ impl<'s> Checker<'s, '_> {
             }
             let mut unique: Vec<&str> = count.into_iter().filter(|(_, n)| *n == 1).map(|(k, _)| k).collect();
             unique.sort_unstable();
-            self.sink.error(
+            self.error(
                 pos,
                 format!(
                     "There's not enough info to determine what you meant. Add one of these properties: {}",
@@ -200,7 +216,7 @@ impl<'s> Checker<'s, '_> {
         } else if let (Some(Kind::Mapping { props, .. }), false) = (maps.first().map(|m| &m.kind), expression_key) {
             for p in props.iter().filter(|p| p.required) {
                 if !seen.contains(&p.name.to_uppercase()) {
-                    self.sink.error(pos, format!("Required property is missing: {}", p.name));
+                    self.error(pos, format!("Required property is missing: {}", p.name));
                 }
             }
         }
@@ -208,11 +224,11 @@ impl<'s> Checker<'s, '_> {
 
     fn expression_key(&mut self, entry: &Entry, place: &Place<'s>) {
         if place.allowed.is_empty() {
-            self.sink.error(entry.key_pos, "A template expression is not allowed in this context");
+            self.error(entry.key_pos, "A template expression is not allowed in this context");
             return;
         }
         if let Err(reason) = expression::scan(&entry.key, &place.allowed) {
-            self.sink.error(entry.key_pos, reason);
+            self.error(entry.key_pos, reason);
         }
         if let Some(any) = self.child(place, "any", entry.key_pos) {
             self.value(&entry.value, &any);
