@@ -144,6 +144,10 @@ fn at<T>(sink: &mut Sink, job: &str, node: &Node, result: Result<T, String>) -> 
 pub(crate) fn templates(node: &Node, sink: &mut Sink) -> BTreeMap<String, Template> {
     let mut out = BTreeMap::new();
     for entry in node.as_map().unwrap_or_default() {
+        if entry.key.contains("${{") {
+            sink.error(entry.key_pos, "expressions as keys (such as `${{ insert }}`) are not supported");
+            continue;
+        }
         match expression::template(&entry.value, true) {
             Ok(t) => {
                 out.insert(entry.key.clone(), t);
