@@ -46,15 +46,18 @@ impl StepIds {
         let segment = format!("__{base}");
         let original: String =
             segment.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
-        for attempt in 1.. {
+        // Among `taken.len() + 1` candidates at least one is free (pigeonhole).
+        let mut candidate = original.clone();
+        for attempt in 1..=self.taken.len() + 1 {
             let suffix = if attempt == 1 { String::new() } else { format!("_{attempt}") };
-            let keep = original.chars().count().min(MAX_LENGTH - suffix.len());
-            let candidate: String = original.chars().take(keep).chain(suffix.chars()).collect();
-            if self.taken.insert(candidate.clone()) {
-                return candidate;
+            let keep = original.chars().count().min(MAX_LENGTH.saturating_sub(suffix.len()));
+            candidate = original.chars().take(keep).chain(suffix.chars()).collect();
+            if !self.taken.contains(&candidate) {
+                break;
             }
         }
-        unreachable!("an unbounded counter always finds a free id")
+        self.taken.insert(candidate.clone());
+        candidate
     }
 }
 
