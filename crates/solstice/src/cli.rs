@@ -1,0 +1,67 @@
+//! The command line. Settings follow brief §3.6: flag > environment > default.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "solstice", version, about = "Run CI workflows in throw-away VMs of any OS QEMU boots")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workflow file on this machine, through the same orchestrator and executors a forge
+    /// job takes.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Where jobs run: `qemu` (one VM per job) or `local` (child processes, no isolation).
+    #[arg(long, env = "SOLSTICE_EXECUTOR", value_enum, default_value_t = ExecutorKind::Qemu)]
+    pub executor: ExecutorKind,
+    /// Run only this job; the jobs it needs are taken as successful with no outputs.
+    #[arg(long = "job", value_name = "ID")]
+    pub job: Option<String>,
+    /// Run only the matrix combinations where `matrix.KEY` is VALUE (repeatable).
+    #[arg(long = "matrix", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub matrix: Vec<(String, String)>,
+    /// Add to the workflow-level `env:` (a job's or step's `env:` still wins).
+    #[arg(long = "env", value_name = "K=V", value_parser = key_value)]
+    pub env: Vec<(String, String)>,
+    /// `secrets.K`; masked in every line.
+    #[arg(long = "secret", value_name = "K=V", value_parser = key_value)]
+    pub secret: Vec<(String, String)>,
+    /// `vars.K`.
+    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
+    pub var: Vec<(String, String)>,
+    /// `inputs.K`.
+    #[arg(long = "input", value_name = "K=V", value_parser = key_value)]
+    pub input: Vec<(String, String)>,
+    /// `github.event_name`.
+    #[arg(long, value_name = "NAME", default_value = "push")]
+    pub event: String,
+    /// `github.event`: a JSON payload as the forge would send it.
+    #[arg(long, value_name = "FILE")]
+    pub event_file: Option<PathBuf>,
+    /// The workflow file (`.github/workflows/*.yml`, `.forgejo/workflows/*.yml`, `.solstice/workflow.kdl`).
+    #[arg(value_name = "WORKFLOW_FILE")]
+    pub workflow: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    Qemu,
+    Local,
+}
+
+/// `K=V`, split at the first `=`; the key must not be empty.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}

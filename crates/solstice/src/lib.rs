@@ -1,0 +1,16 @@
+//! `solstice`, the user's front door. `solstice run` translates a workflow file into
+//! JobRequests, publishes them on an in-process bus, lets an in-process orchestrator run them on
+//! the chosen executor, and prints the events it relays (format: ARCHITECTURE.md, "`solstice
+//! run` output"; user docs: docs/solstice-run.md).
+
+pub mod cli;
+pub mod run;
+
+mod context;
+mod local_repo;
+mod plan;
+mod printer;
+mod results;
+mod stage;
+
+pub use printer::Printer;
