@@ -114,12 +114,11 @@ impl Job<'_> {
                 message = self.workspace_rx.recv() => match message {
                     Some(WorkspaceMessage::Chunk { index, data }) if index == step.index => {
                         bytes += data.len();
-                        if let Some(s) = sink.as_mut() {
-                            if let Err(e) = s.write(&data).await {
+                        if let Some(s) = sink.as_mut()
+                            && let Err(e) = s.write(&data).await {
                                 failure.get_or_insert(error_chain(&e));
                                 sink = None;
                             }
-                        }
                     }
                     Some(WorkspaceMessage::Corrupt { index }) if index == step.index => {
                         failure.get_or_insert("the host sent workspace data that is not base64".to_owned());
@@ -128,11 +127,10 @@ impl Job<'_> {
                     Some(WorkspaceMessage::End { index, error }) if index == step.index => {
                         if let Some(error) = error {
                             failure.get_or_insert(format!("the host could not provide the workspace: {error}"));
-                        } else if let Some(s) = sink.take() {
-                            if let Err(e) = s.finish().await {
+                        } else if let Some(s) = sink.take()
+                            && let Err(e) = s.finish().await {
                                 failure.get_or_insert(error_chain(&e));
                             }
-                        }
                         break;
                     }
                     Some(other) => tracing::warn!(?other, "ignoring workspace data of another step"),

@@ -60,7 +60,9 @@ pub fn unescape_property(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn check(line: &str, expected: Option<(&str, &[(&str, &str)], &str)>) {
+    type Expected<'a> = Option<(&'a str, &'a [(&'a str, &'a str)], &'a str)>;
+
+    fn check(line: &str, expected: Expected<'_>) {
         let got = parse(line);
         let expected = expected.map(|(name, props, data)| Command {
             name: name.to_owned(),

@@ -201,10 +201,10 @@ impl Job<'_> {
     ) -> String {
         let scope = self.scope(env, status);
         if let Some(template) = &step.name {
-            if let Ok(name) = contexts::evaluate_string(self.host, &scope, template).await {
-                if !name.trim().is_empty() {
-                    return name;
-                }
+            if let Ok(name) = contexts::evaluate_string(self.host, &scope, template).await
+                && !name.trim().is_empty()
+            {
+                return name;
             }
             return fallback_name(step);
         }
