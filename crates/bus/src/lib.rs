@@ -64,6 +64,7 @@ pub trait Bus: Clone + Send + Sync + 'static {
 
 /// A consumer of one kind of message. Dropping it hands its unacked deliveries back to the bus.
 pub trait Consumer<T>: Send + 'static {
-    /// Waits for the next delivery this consumer may take (credit permitting).
+    /// Waits for the next delivery this consumer may take (credit permitting). Cancel safe:
+    /// dropping the future before it completes loses no message, so it can sit in `select!`.
     fn next(&mut self) -> impl Future<Output = Result<Delivery<T>, BusError>> + Send;
 }

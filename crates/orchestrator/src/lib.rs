@@ -3,6 +3,16 @@
 //! its own `seq` (it is the only sequencer). It answers the agent's checkout requests by
 //! streaming a working tree, forwards cancels, sends heartbeats, and guarantees exactly one
 //! `job_finished` per attempt whatever the agent does.
+//!
+//! Where the local executor finds the agent ([`locate_agent`]): first
+//! `$SOLSTICE_AGENT_DIR/<host target triple>/workflow-runner` (the triple this binary was built
+//! for, [`HOST_TARGET`], e.g. `x86_64-unknown-linux-gnu`), then `workflow-runner` beside the
+//! running executable, which is where `cargo build --workspace --bins` puts it. Neither: exit 3.
+//!
+//! Each job gets a fresh work directory (`job-<id>-<attempt>-*` under the configured root or the
+//! system temp dir), passed as `--work-dir`; it is removed when the agent has exited. The agent
+//! leads its own process group (a terminal's Ctrl-C reaches only us, and we turn it into a
+//! cancel) and, on Linux, gets `PR_SET_PDEATHSIG` so it never outlives the orchestrator.
 
 mod checkout;
 mod executor;
