@@ -104,6 +104,7 @@ impl Evaluator<'_> {
         // Status functions read the job, not their (absent) arguments.
         let status = self.ctx.job_status();
         match function {
+            Function::Success | Function::Failure if !args.is_empty() => return self.needs_status(function, args, depth),
             Function::Success => return Ok(Val::Bool(status == JobStatus::Success)),
             Function::Failure => return Ok(Val::Bool(status == JobStatus::Failure)),
             Function::Cancelled => return Ok(Val::Bool(status == JobStatus::Cancelled)),
@@ -133,6 +134,23 @@ impl Evaluator<'_> {
                 Ok(Val::Null)
             }
         }
+    }
+
+    /// `success('a', 'b')` / `failure('a', 'b')` in a job-level `if:`: the status of the named
+    /// needed jobs only, read from `needs.<job>.result`. Success: every named job succeeded;
+    /// failure: any named job failed. A job not in `needs` counts as not succeeded.
+    fn needs_status(&mut self, function: Function, args: &[Node], depth: usize) -> Result<Val, EvalError> {
+        let needs = self.ctx.named("needs").unwrap_or(crate::Value::Null);
+        let mut results = Vec::with_capacity(args.len());
+        for arg in args {
+            let job = self.eval(arg, depth)?.to_coerced_string();
+            let result = needs.get(&job).and_then(|j| j.get("result")).map(crate::Value::to_coerced_string);
+            results.push(result.unwrap_or_default());
+        }
+        Ok(Val::Bool(match function {
+            Function::Success => results.iter().all(|r| r.eq_ignore_ascii_case("success")),
+            _ => results.iter().any(|r| r.eq_ignore_ascii_case("failure")),
+        }))
     }
 
     /// `case(pred1, value1, pred2, value2, …, default)`: the value after the first predicate

@@ -71,7 +71,9 @@ impl Function {
             Function::Join => (1, 2),
             Function::ToJson | Function::FromJson => (1, 1),
             Function::Case => (3, usize::MAX),
-            Function::Success | Function::Failure | Function::Always | Function::Cancelled => (0, 0),
+            // A job-level `if:` may name the needed jobs whose status counts: `success('build')`.
+            Function::Success | Function::Failure => (0, usize::MAX),
+            Function::Always | Function::Cancelled => (0, 0),
         }
     }
 

@@ -210,6 +210,24 @@ fn status_functions() {
     }
 }
 
+#[test]
+fn status_functions_naming_needed_jobs() {
+    // A job-level `if:` may pass job ids: `success('build')` looks only at those needs
+    // (GitHub's workflow parser accepts it; see its job-if conformance case).
+    let mut ctx = context();
+    let needs = serde_json::json!({
+        "build": { "result": "success", "outputs": {} },
+        "lint": { "result": "failure", "outputs": {} },
+    });
+    ctx.values.insert("needs".into(), Value::from(&needs));
+    ctx.status = JobStatus::Failure;
+    check_in(&ctx, "success('build')", T);
+    check_in(&ctx, "success('build', 'lint')", F);
+    check_in(&ctx, "failure('lint')", T);
+    check_in(&ctx, "failure('build')", F);
+    check_in(&ctx, "success('missing')", F);
+}
+
 struct Hashing;
 
 impl Context for Hashing {

@@ -12,10 +12,6 @@ use workflow::{Mode, ParseOptions};
 /// Cases where `Mode::GitHub` still differs from the reference parser, and why.
 const GITHUB_MODE_EXCEPTIONS: &[(&str, &str)] = &[
     (
-        "job-if.yml",
-        "the expr crate takes success()/failure() without arguments only; a job-level `if` may pass job names",
-    ),
-    (
         "background-steps.yml",
         "experimental background/wait/cancel steps (behind a GitHub feature flag) are not supported",
     ),
@@ -48,7 +44,6 @@ const SOLSTICE_POLICY_EXCEPTIONS: &[(&str, &str)] = &[
         "only `uses: actions/checkout@<ref>` is supported (it is built in); other actions are not run (here a docker:// action)",
     ),
     ("job-container.yml", "job-level `container:` is not supported: every job runs in a VM of its runs-on image"),
-    ("job-if.yml", "the expr crate takes success()/failure() without arguments only (as in GitHub mode)"),
     ("job-services-args.yml", "`services:` are not supported"),
     ("job-services.yml", "`services:` are not supported"),
     ("reusable-workflow-inputs.yml", "reusable workflow jobs (job-level `uses:`) are not supported"),
