@@ -49,6 +49,13 @@ pub trait Host: Send + Sync {
     /// concatenated SHA-256 digests of every matching regular file, hex; `""` when none match.
     /// Patterns starting with `!` exclude.
     async fn hash_files(&self, root: &Path, patterns: &[String]) -> Result<String, HostError>;
+
+    /// Kills processes steps started that left their process group (daemons that called
+    /// `setsid`), once every step's group was killed. Returns their ids. Hosts that cannot find
+    /// such processes do nothing, which is the default.
+    async fn kill_orphans(&self) -> Result<Vec<u32>, HostError> {
+        Ok(Vec::new())
+    }
 }
 
 /// What to start.

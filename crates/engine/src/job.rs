@@ -336,6 +336,14 @@ impl<'a> Job<'a> {
                 Err(e) => tracing::warn!(error = %error_chain(&e), "could not kill a step's process group"),
             }
         }
+        match self.host.kill_orphans().await {
+            Ok(killed) => {
+                for pid in killed {
+                    self.emitter.line(&format!("Terminate orphan process: pid ({pid})")).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %error_chain(&e), "could not look for orphan processes"),
+        }
         self.emitter.flush().await;
     }
 }

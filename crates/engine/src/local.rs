@@ -2,11 +2,16 @@
 //!
 //! Every step leads a process group of its own (`setpgid(0, 0)` at spawn), so a signal or the
 //! final clean-up reaches the shell and everything it started in the foreground or background.
-//! Limitation: a grandchild that leaves the group (`setsid`, a daemon) escapes the clean-up; on
-//! illumos and FreeBSD there is no cheap way to find it again (contracts and reapers would be the
-//! per-OS answers), so it outlives the job until the VM is thrown away.
+//! A grandchild that leaves the group (`setsid`, a daemon) escapes `killpg`. On Linux the agent
+//! makes itself a child subreaper ([`LocalHost::adopting_orphans`]), so such a process is
+//! re-parented to the agent when its parent exits and [`Host::kill_orphans`] finds and kills it.
+//! Limitation: on illumos and FreeBSD there is no such cheap mechanism here (process contracts
+//! and `procctl(PROC_REAP_ACQUIRE)` would be the per-OS answers), so a daemonized grandchild
+//! outlives the job until the VM is thrown away.
 
 mod hash;
+#[cfg(target_os = "linux")]
+mod orphans;
 mod unpack;
 
 use std::collections::BTreeMap;
@@ -25,6 +30,8 @@ use crate::host::{Exit, Host, HostError, Platform, Process, Signal, SpawnSpec, S
 #[derive(Clone)]
 pub struct LocalHost {
     env: BTreeMap<String, String>,
+    /// This process is a child subreaper and may kill every child it adopted.
+    adopts_orphans: bool,
 }
 
 impl LocalHost {
@@ -37,7 +44,19 @@ impl LocalHost {
 
     /// Steps start from exactly `env` (tests use it to be independent of the caller).
     pub fn with_env(env: impl IntoIterator<Item = (String, String)>) -> LocalHost {
-        LocalHost { env: env.into_iter().collect() }
+        LocalHost { env: env.into_iter().collect(), adopts_orphans: false }
+    }
+
+    /// Makes this process adopt the orphans of the processes it starts (Linux: a child
+    /// subreaper), so [`Host::kill_orphans`] can kill daemons that steps left behind. Only for a
+    /// process that runs one job and starts nothing else (the agent): every child it has at the
+    /// end of a job is then considered left behind. Elsewhere this does nothing.
+    pub fn adopting_orphans(mut self) -> LocalHost {
+        #[cfg(target_os = "linux")]
+        {
+            self.adopts_orphans = orphans::become_subreaper();
+        }
+        self
     }
 }
 
@@ -169,6 +188,20 @@ impl Host for LocalHost {
         tokio::task::spawn_blocking(move || hash::hash_files(&root, &patterns))
             .await
             .map_err(|e| HostError::Worker(e.to_string()))?
+    }
+
+    async fn kill_orphans(&self) -> Result<Vec<u32>, HostError> {
+        if !self.adopts_orphans {
+            return Ok(Vec::new());
+        }
+        #[cfg(target_os = "linux")]
+        {
+            tokio::task::spawn_blocking(orphans::kill_children).await.map_err(|e| HostError::Worker(e.to_string()))?
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Ok(Vec::new())
+        }
     }
 }
 

@@ -57,7 +57,7 @@ where
         Ok(secrets) => {
             let (control_tx, control_rx) = mpsc::channel::<ControlMessage>(64);
             let reader = tokio::spawn(read_control(lines, control_tx));
-            let host = LocalHost::new();
+            let host = agent_host();
             let report = engine::run_job(request, secrets, &host, &config, events_tx, control_rx).await;
             reader.abort();
             report
@@ -68,6 +68,15 @@ where
         tracing::warn!(%error, "writing events to stdout failed");
     }
     Ok(report)
+}
+
+/// Steps start from the agent's environment without Solstice's own settings: whoever started the
+/// agent may hold `SOLSTICE_BUS_KEY` or tokens there, and a step must never see them.
+fn agent_host() -> LocalHost {
+    let env = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, _)| !name.starts_with("SOLSTICE_"));
+    LocalHost::with_env(env).adopting_orphans()
 }
 
 /// Opens every `request.secrets` entry with the bus key from the start message.

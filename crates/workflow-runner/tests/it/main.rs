@@ -32,13 +32,14 @@ struct Agent {
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
     events: Vec<Event>,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
 }
 
 impl Agent {
     fn spawn() -> Agent {
         let work = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let mut child = Command::new(AGENT)
+            .env("SOLSTICE_BUS_KEY", "must-not-reach-steps")
             .arg("--work-dir")
             .arg(work.path())
             .stdin(Stdio::piped())
@@ -49,7 +50,7 @@ impl Agent {
             .unwrap_or_else(|e| panic!("start {AGENT}: {e}"));
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout"))).lines();
-        Agent { child, stdin, stdout, events: Vec::new(), _work: work }
+        Agent { child, stdin, stdout, events: Vec::new(), work }
     }
 
     async fn send(&mut self, message: &ControlMessage) {
@@ -183,5 +184,47 @@ async fn bad_input_before_start_exits_2() {
         assert!(output.stdout.is_empty(), "stdout stays empty");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("start message"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn steps_never_see_solstice_settings() {
+    let mut agent = Agent::spawn();
+    agent.send(&start(request(&["echo \"key=${SOLSTICE_BUS_KEY-unset}\""]), &key())).await;
+    assert_eq!(agent.finish().await, 0);
+    assert!(agent.step_lines(0).contains(&"key=unset".to_owned()), "{:?}", agent.step_lines(0));
+}
+
+/// Linux: the agent adopts daemons a step started (`setsid`) and kills them at the end of the job.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn daemons_left_behind_are_killed() {
+    let script = "setsid sleep 300 >/dev/null 2>&1 </dev/null &\necho $! > \"$RUNNER_TEMP/../daemon.pid\"";
+    let mut agent = Agent::spawn();
+    agent.send(&start(request(&[script]), &key())).await;
+    assert_eq!(agent.finish().await, 0);
+    let pid = std::fs::read_to_string(agent.work.path().join("daemon.pid")).unwrap_or_default();
+    let pid = pid.trim().to_owned();
+    assert!(!pid.is_empty(), "the step wrote the daemon's pid");
+    let complete: Vec<String> = agent
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Log { section: Section::Complete, lines, .. } => Some(lines.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(complete.contains(&format!("Terminate orphan process: pid ({pid})")), "{complete:?}");
+    // SIGKILL was sent before the agent exited; give the kernel a moment to finish it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z");
+        if !running {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "daemon {pid} still runs: {stat}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
