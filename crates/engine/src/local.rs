@@ -51,12 +51,12 @@ impl LocalHost {
     /// subreaper), so [`Host::kill_orphans`] can kill daemons that steps left behind. Only for a
     /// process that runs one job and starts nothing else (the agent): every child it has at the
     /// end of a job is then considered left behind. Elsewhere this does nothing.
-    pub fn adopting_orphans(mut self) -> LocalHost {
+    pub fn adopting_orphans(self) -> LocalHost {
         #[cfg(target_os = "linux")]
-        {
-            self.adopts_orphans = orphans::become_subreaper();
-        }
-        self
+        let adopts_orphans = orphans::become_subreaper();
+        #[cfg(not(target_os = "linux"))]
+        let adopts_orphans = false;
+        LocalHost { adopts_orphans, ..self }
     }
 }
 

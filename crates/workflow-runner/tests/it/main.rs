@@ -32,6 +32,8 @@ struct Agent {
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
     events: Vec<Event>,
+    /// Read by the Linux-only daemon test; kept alive by everyone.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     work: tempfile::TempDir,
 }
 
