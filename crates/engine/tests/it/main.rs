@@ -9,3 +9,4 @@ mod files;
 mod harness;
 mod masking;
 mod run;
+mod seam;
