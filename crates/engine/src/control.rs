@@ -55,7 +55,6 @@ pub fn cancellation() -> (Canceller, watch::Receiver<Option<CancelReason>>) {
 }
 
 /// A piece of a checkout's tar stream, decoded.
-#[derive(Debug)]
 pub enum WorkspaceMessage {
     Chunk {
         index: u32,
@@ -69,6 +68,17 @@ pub enum WorkspaceMessage {
     Corrupt {
         index: u32,
     },
+}
+
+impl std::fmt::Debug for WorkspaceMessage {
+    // A chunk's bytes are noise in a trace; its size says enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkspaceMessage::Chunk { index, data } => write!(f, "Chunk {{ index: {index}, bytes: {} }}", data.len()),
+            WorkspaceMessage::End { index, error } => write!(f, "End {{ index: {index}, error: {error:?} }}"),
+            WorkspaceMessage::Corrupt { index } => write!(f, "Corrupt {{ index: {index} }}"),
+        }
+    }
 }
 
 /// Reads `control` until it closes, cancelling through `canceller` and forwarding workspace

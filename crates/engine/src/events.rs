@@ -73,10 +73,14 @@ impl Emitter {
     /// One log line (no terminator; masked here).
     pub async fn line(&mut self, text: &str) {
         let masked = self.masker.mask(text);
-        // A message may span lines (an `::error::` with `%0A`); the contract wants single lines.
+        // A message may span lines (an `::error::` with `%0A`); the contract wants lines without
+        // terminators, so CR LF, LF and a lone CR all split, as they do in a step's output.
         for line in masked.split('\n') {
-            self.pending_bytes += line.len();
-            self.pending.push(line.to_owned());
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            for part in line.split('\r') {
+                self.pending_bytes += part.len();
+                self.pending.push(part.to_owned());
+            }
         }
         if self.pending_since.is_none() {
             self.pending_since = Some(Instant::now());
