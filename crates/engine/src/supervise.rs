@@ -2,8 +2,9 @@
 //!
 //! Stopping a step is GitHub's sequence: SIGINT to the process group, SIGTERM after
 //! `interrupt_grace`, SIGKILL after `terminate_grace` more. Once the shell exited, output that
-//! background processes still write is read for `output_drain`, then the pipes are let go (the
-//! processes themselves are killed when the job ends).
+//! background processes still write is logged for `output_drain` more; after that the step ends
+//! and their output is read and dropped (closing the pipe would kill a server a later step
+//! needs with SIGPIPE). They are killed when the job ends, which closes the pipes.
 
 use std::time::Duration;
 
@@ -51,7 +52,9 @@ pub(crate) async fn supervise(
 ) -> Ended {
     let Parts { emitter, commands, cancel, workspace_rx, config } = parts;
     let (line_tx, mut lines) = mpsc::channel::<String>(1024);
-    let readers = [tokio::spawn(read_lines(stdout, line_tx.clone())), tokio::spawn(read_lines(stderr, line_tx))];
+    // Detached: after the step they drain what background processes write, until the pipe closes.
+    tokio::spawn(read_lines(stdout, line_tx.clone()));
+    tokio::spawn(read_lines(stderr, line_tx));
     let mut wait = process.wait();
 
     let deadline = timeout.map(|t| Instant::now() + t);
@@ -113,10 +116,8 @@ pub(crate) async fn supervise(
         }
     }
     drop(wait);
-    for reader in readers {
-        reader.abort();
-    }
-    // Lines that were read before the pipes were let go still belong to this step.
+    // Lines that were read before the step ended still belong to it.
+    lines.close();
     while let Ok(line) = lines.try_recv() {
         commands.line(emitter, &line).await;
     }
@@ -149,17 +150,20 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Reads a pipe to its end, sending each line.
+/// Reads a pipe to its end, sending each line; once the step ended, lines are dropped.
 async fn read_lines(mut stream: ByteStream, tx: mpsc::Sender<String>) {
     let mut splitter = LineSplitter::new();
     let mut buf = vec![0u8; 16 * 1024];
+    let mut step_ended = false;
     loop {
         match stream.read(&mut buf).await {
             Ok(0) => break,
+            Ok(n) if step_ended => tracing::debug!(bytes = n, "dropping output written after the step ended"),
             Ok(n) => {
                 for line in splitter.push(&buf[..n]) {
                     if tx.send(line).await.is_err() {
-                        return;
+                        step_ended = true;
+                        break;
                     }
                 }
             }
@@ -169,7 +173,9 @@ async fn read_lines(mut stream: ByteStream, tx: mpsc::Sender<String>) {
             }
         }
     }
-    if let Some(line) = splitter.finish() {
+    if let Some(line) = splitter.finish()
+        && !step_ended
+    {
         let _ = tx.send(line).await;
     }
 }

@@ -267,3 +267,13 @@ async fn a_bad_expression_fails_the_step_not_the_engine() {
     assert_eq!(job.outcome(1), Outcome::Failure);
     assert!(job.output(1)[0].starts_with("##[error]Evaluating env 'X' failed"), "{:?}", job.output(1));
 }
+
+#[tokio::test]
+async fn a_chatty_background_process_outlives_its_step() {
+    let start = "(while true; do echo tick; sleep 0.02; done) &\necho $! > \"$RUNNER_TEMP/bg.pid\"";
+    let check = "sleep 0.5\nkill -0 \"$(cat \"$RUNNER_TEMP/bg.pid\")\" && echo alive";
+    let job = run_job(request(vec![run(0, start), run(1, check)])).await;
+    assert_eq!(job.result(), Outcome::Success);
+    assert_eq!(job.output(1), ["alive"], "its output does not land in later steps, and it was not killed by SIGPIPE");
+    assert!(job.output(0).iter().all(|l| l == "tick"), "{:?}", job.output(0));
+}
