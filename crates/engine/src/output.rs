@@ -19,11 +19,17 @@ pub struct CommandProcessor {
     echo: bool,
     /// A command failed (a refused command): the step fails.
     pub failed: bool,
+    /// `GITHUB_WORKSPACE` with a trailing `/`: annotation paths under it become relative.
+    workspace: String,
 }
 
 impl CommandProcessor {
-    pub fn new(step: u32, debug: bool) -> CommandProcessor {
-        CommandProcessor { step: Some(step), debug, ..CommandProcessor::default() }
+    pub fn new(step: u32, debug: bool, workspace: &std::path::Path) -> CommandProcessor {
+        let mut workspace = workspace.display().to_string();
+        if !workspace.ends_with('/') {
+            workspace.push('/');
+        }
+        CommandProcessor { step: Some(step), debug, workspace, ..CommandProcessor::default() }
     }
 
     pub async fn line(&mut self, emitter: &mut Emitter, line: &str) {
@@ -122,7 +128,8 @@ impl CommandProcessor {
             message: command.data.clone(),
             step: self.step,
             title: command.properties.get("title").cloned(),
-            file: command.properties.get("file").cloned(),
+            // GitHub reports files relative to the repository.
+            file: command.properties.get("file").map(|f| f.strip_prefix(&self.workspace).unwrap_or(f).to_owned()),
             line: number("line"),
             end_line: number("endLine"),
             col: number("col"),

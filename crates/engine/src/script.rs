@@ -62,7 +62,7 @@ impl Job<'_> {
         let process_id = process.id();
         tracing::info!(pid = process_id, "process started");
 
-        let mut commands = CommandProcessor::new(step.index, self.step_debug);
+        let mut commands = CommandProcessor::new(step.index, self.step_debug, &self.layout.workspace);
         let timeout = prepared.timeout_minutes.map(|m| self.config.timeout_unit.mul_f64(m));
         let ended = supervise::supervise(
             supervise::Parts {

@@ -90,3 +90,9 @@ async fn echo_on_shows_commands() {
     let job = run_job(request(vec![run(0, "echo '::echo::on'\necho '::add-mask::hidden'\necho hidden")])).await;
     assert_eq!(job.output(0), ["::add-mask::***", "***"]);
 }
+
+#[tokio::test]
+async fn annotation_files_are_relative_to_the_repository() {
+    let job = run_job(request(vec![run(0, "echo \"::warning file=$GITHUB_WORKSPACE/src/lib.rs,line=1::w\"")])).await;
+    assert_eq!(job.annotations()[0].file.as_deref(), Some("src/lib.rs"));
+}
