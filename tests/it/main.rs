@@ -36,6 +36,7 @@ mod valid {
         exit_code_reported
         expr_contains_fromjson
         expr_format
+        expr_string_functions
         expr_tojson_matrix
         failure_skips_later_steps
         github_env
@@ -47,6 +48,8 @@ mod valid {
         if_cancelled
         if_expression_syntax
         job_filter
+        job_if_skipped
+        job_output_secret
         job_outputs
         job_timeout
         matrix_fail_fast
