@@ -171,6 +171,10 @@ impl<'a> Job<'a> {
         self.emitter.line(&format!("Workspace: {}", self.layout.workspace.display())).await;
 
         let github = github::github_context(self.request, self.secrets, &self.layout);
+        // `github.token` is a secret wherever it came from, as on GitHub.
+        if let Some(expr::Value::String(token)) = github.get("token") {
+            self.emitter.masker_mut().add(token);
+        }
         let contexts = &self.request.contexts;
         self.contexts = Contexts {
             github,

@@ -38,3 +38,12 @@ async fn add_mask_hides_later_output() {
     let header = job.lines(Section::Step(1));
     assert_eq!(header[0], "##[group]Run echo ***");
 }
+
+#[tokio::test]
+async fn the_github_token_is_masked() {
+    let mut job_request = request(vec![run(0, "")]);
+    job_request.steps[0].run = Some(Template::expr("format('echo {0}', github.token)"));
+    job_request.contexts.github = serde_json::json!({"token": "ghs_forge_token"});
+    let job = run_job_with(job_request, secrets(&[]), |_| {}).await;
+    assert_eq!(job.output(0), ["***"]);
+}
