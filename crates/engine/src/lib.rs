@@ -7,6 +7,25 @@
 //! `GITHUB_ENV`/`GITHUB_OUTPUT`/`GITHUB_PATH`/`GITHUB_STEP_SUMMARY`, masking, timeouts and
 //! cancel. [`LocalHost`] runs steps on this machine; the orchestrator implements [`Host`] over
 //! SSH for guests without an agent.
+//!
+//! ```no_run
+//! # async fn example(request: contract::JobRequest, secrets: std::collections::BTreeMap<String, contract::SecretString>) {
+//! let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(256);
+//! let (control_tx, control_rx) = tokio::sync::mpsc::channel(16);
+//! let config = engine::EngineConfig::new("/var/tmp/work");
+//! let host = engine::LocalHost::new();
+//! // Forward `events_rx` somewhere; send `ControlMessage::Cancel` or the workspace stream
+//! // (after `checkout_requested`) on `control_tx`; dropping it is not a cancel.
+//! let report = engine::run_job(request, secrets, &host, &config, events_tx, control_rx).await;
+//! # drop((events_rx, control_tx, report));
+//! # }
+//! ```
+//!
+//! Where a [`Host`] implementation must be careful: `spawn` starts the program as the leader of
+//! a new process group with exactly the given environment (nothing inherited, stdin closed),
+//! and `Process::signal_group` signals that whole group; `read_file` returns `Ok(None)` for a
+//! missing file; paths are the host's, never this machine's.
+
 mod checkout;
 mod commands;
 mod config;
