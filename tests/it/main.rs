@@ -47,6 +47,7 @@ mod valid {
         group
         if_cancelled
         if_expression_syntax
+        inputs_defaults_and_types
         job_filter
         job_if_skipped
         job_output_secret
