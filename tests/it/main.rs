@@ -56,8 +56,10 @@ mod valid {
         matrix_fail_fast
         matrix_fail_fast_false
         matrix_filter
+        matrix_from_job_output
         matrix_include_exclude
         matrix_include_expand
+        names_with_expressions
         needs_failed_skips
         needs_order
         notice_annotation
