@@ -1,8 +1,8 @@
 //! Watching a step's process: its output lines, its exit, its timeout and the job's cancel.
 //!
 //! Stopping a step is GitHub's sequence: SIGINT to the process group, SIGTERM after
-//! `interrupt_grace`, SIGKILL after `terminate_grace` more. Once the shell exited, output that
-//! background processes still write is logged for `output_drain` more; after that the step ends
+//! `interrupt_grace`, SIGKILL after `terminate_grace` more. Once the shell exited, output is
+//! logged until it pauses for `output_drain` (at most ten such periods); after that the step ends
 //! and their output is read and dropped (closing the pipe would kill a server a later step
 //! needs with SIGPIPE). They are killed when the job ends, which closes the pipes.
 
@@ -18,6 +18,10 @@ use crate::events::Emitter;
 use crate::host::{ByteStream, Exit, HostError, Process, Signal};
 use crate::lines::LineSplitter;
 use crate::output::CommandProcessor;
+
+/// After the shell exited, output is read while it keeps flowing, but at most this many
+/// `output_drain` periods.
+const DRAIN_CAP_FACTOR: u32 = 10;
 
 /// The job state the supervision borrows.
 pub(crate) struct Parts<'a> {
@@ -65,19 +69,14 @@ pub(crate) async fn supervise(
     let mut stopped: Option<Stopped> = None;
     let mut escalation: Option<(Instant, Signal)> = None;
     let mut drain_until: Option<Instant> = None;
+    let mut drain_cap: Option<Instant> = None;
 
     while exit.is_none() || lines_open {
         let flush_at = emitter.flush_deadline();
+        // Biased, control first: a step that prints without pause must still be cancellable,
+        // time out, and have its lines batched.
         tokio::select! {
             biased;
-            line = lines.recv(), if lines_open => match line {
-                Some(line) => commands.line(emitter, &line).await,
-                None => lines_open = false,
-            },
-            result = &mut wait, if exit.is_none() => {
-                exit = Some(result);
-                drain_until = Some(Instant::now() + config.output_drain);
-            }
             changed = cancel.changed(), if watch_cancel && exit.is_none() && stopped.is_none() => {
                 watch_cancel = false;
                 let reason = cancel.borrow().clone();
@@ -103,11 +102,28 @@ pub(crate) async fn supervise(
                     None => None,
                 };
             }
-            _ = sleep_until(flush_at), if flush_at.is_some() => emitter.flush().await,
+            result = &mut wait, if exit.is_none() => {
+                exit = Some(result);
+                let now = Instant::now();
+                drain_until = Some(now + config.output_drain);
+                drain_cap = Some(now + config.output_drain * DRAIN_CAP_FACTOR);
+            }
             _ = sleep_until(drain_until), if drain_until.is_some() && lines_open => {
                 tracing::info!("background processes still hold the step's output open; no longer reading it");
                 lines_open = false;
             }
+            _ = sleep_until(flush_at), if flush_at.is_some() => emitter.flush().await,
+            line = lines.recv(), if lines_open => match line {
+                Some(line) => {
+                    commands.line(emitter, &line).await;
+                    // Output still flowing after the exit is the shell's last burst or a
+                    // background process: read on while it flows, up to the cap.
+                    if let (Some(until), Some(cap)) = (drain_until.as_mut(), drain_cap) {
+                        *until = (Instant::now() + config.output_drain).min(cap);
+                    }
+                }
+                None => lines_open = false,
+            },
             message = workspace_rx.recv(), if workspace_open => match message {
                 // A checkout's stream that arrives late or for no checkout: nobody wants it.
                 Some(message) => tracing::warn!(?message, "ignoring workspace data outside a checkout"),

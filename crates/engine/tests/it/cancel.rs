@@ -89,3 +89,20 @@ async fn closing_the_control_channel_is_not_a_cancel() {
     assert_eq!(job.result(), Outcome::Success);
     assert_eq!(job.output(0), ["ready", "done"]);
 }
+
+#[tokio::test]
+async fn a_step_that_never_stops_printing_still_times_out() {
+    let mut chatty = run(0, "while :; do echo spam; done");
+    chatty.timeout_minutes = Some(Template::literal(1));
+    let job = run_job(request(vec![chatty])).await;
+    assert_eq!(job.outcome(0), Outcome::Failure);
+    assert!(job.output(0).last().is_some_and(|l| l.contains("has timed out after 1 minutes")));
+}
+
+#[tokio::test]
+async fn a_large_last_burst_is_logged_whole() {
+    let job = run_job(request(vec![run(0, "seq 1 50000")])).await;
+    let output = job.output(0);
+    assert_eq!(output.len(), 50_000);
+    assert_eq!(output.last().map(String::as_str), Some("50000"));
+}
