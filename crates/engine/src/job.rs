@@ -288,7 +288,7 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// Job outputs, evaluated after the last step.
+    /// Job outputs, evaluated after the last step; one that holds a secret is left out.
     async fn complete(&mut self) -> JobReport {
         let cancelled = self.cancel.borrow().clone();
         let result = match (&cancelled, self.failed) {
@@ -304,9 +304,14 @@ impl<'a> Job<'a> {
                 Scope { contexts: &self.contexts, env: &env, status: self.status(), workspace: &self.layout.workspace };
             for (name, template) in &self.request.outputs {
                 match contexts::evaluate_string(self.host, &scope, template).await {
+                    // GitHub redacts an output that holds a secret: it is not sent at all.
+                    Ok(value) if self.emitter.mask(&value) != value => {
+                        let message = format!("Skip output '{name}' since it may contain secret.");
+                        report(&mut self.emitter, None, AnnotationLevel::Warning, &message).await;
+                    }
                     Ok(value) => {
                         self.emitter.line(&format!("Set output '{name}'")).await;
-                        outputs.insert(name.clone(), self.emitter.mask(&value));
+                        outputs.insert(name.clone(), value);
                     }
                     Err(e) => {
                         let message = format!("Failed to evaluate job output '{name}': {e}");

@@ -185,8 +185,9 @@ impl Job<'_> {
 
     fn record(&mut self, step: &StepCommand, outcome: Outcome, conclusion: Outcome, outputs: BTreeMap<String, String>) {
         // Generated ids (`__run`, `__run_2`) are not addressable, as on GitHub.
+        // Kept in clear, as on GitHub: a later step may need the real value; whatever is printed
+        // or emitted passes the masker.
         if !step.id.starts_with("__") {
-            let outputs = outputs.into_iter().map(|(k, v)| (k, self.emitter.mask(&v))).collect();
             self.contexts.steps.insert(step.id.clone(), StepRecord { outputs, outcome, conclusion });
         }
     }
