@@ -148,7 +148,15 @@ done
 log "modules: $(tr '\n' ' ' <"$root/lib/modules/load-order")"
 
 # --- busybox -------------------------------------------------------------------------------------
-busybox=$(dpkg -L busybox-static | grep -m1 '/busybox$') || die 1 "busybox-static lists no busybox binary"
+# No early-exiting reader (grep -m1, awk exit, head) on a pipe in this script: under pipefail the
+# writer's SIGPIPE fails the whole command at random, and set -e then ends the script silently.
+package_file() { # package regex: the first file of the package matching regex
+    local files
+    files=$(dpkg -L "$1") || return 1
+    grep -E "$2" <<<"$files" | sed -n 1p
+}
+busybox=$(package_file busybox-static '/busybox$')
+[ -n "$busybox" ] || die 1 "busybox-static lists no busybox binary"
 if ldd "$busybox" >/dev/null 2>&1; then die 1 "$busybox is dynamically linked; busybox-static expected"; fi
 cp "$busybox" "$root/bin/busybox"
 # Absolute links, one per applet, where the applet wants to live; the busybox itself stays put.
@@ -166,14 +174,16 @@ copy_in() { mkdir -p "$root$(dirname "$1")"; cp -L "$1" "$root$1"; }
 ldd_paths() {
     ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }'
 }
-dropbear=$(dpkg -L dropbear-bin | grep -m1 '/sbin/dropbear$') || die 1 "dropbear-bin lists no dropbear binary"
+dropbear=$(package_file dropbear-bin '/sbin/dropbear$')
+[ -n "$dropbear" ] || die 1 "dropbear-bin lists no dropbear binary"
 copy_in "$dropbear"
 for lib in $(ldd_paths "$dropbear"); do copy_in "$lib"; done
 [ "$dropbear" = /usr/sbin/dropbear ] || ln -sf "$dropbear" "$root/usr/sbin/dropbear"
 
 # The agent's libraries, where ldconfig says they are (they sit beside dropbear's libc).
+ld_cache=$(ldconfig -p)
 for name in "${agent_libs[@]}"; do
-    path=$(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ { print $NF; exit }')
+    path=$(awk -v n="$name" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }' <<<"$ld_cache")
     if [ -n "$path" ]; then
         copy_in "$path"
     elif [ "$name" = libc.so.6 ] || [ "$name" = libm.so.6 ] || [ "$name" = libgcc_s.so.1 ]; then

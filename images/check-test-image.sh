@@ -6,14 +6,18 @@
 # checks that `hostname` over SSH is the nonce, powers the VM off and checks that no QEMU or passt
 # process is left. It prints the timings.
 #
-#   images/check-test-image.sh [--kernel vmlinux|vmlinuz] [--poweroff acpi|ssh] [IMAGEDIR]
+#   images/check-test-image.sh [--kernel vmlinux|vmlinuz] [--poweroff acpi|ssh] [--agent PATH]
+#                              [IMAGEDIR]
 #
 # IMAGEDIR defaults to ${SOLSTICE_STATE_DIR:-/var/lib/solstice}/images/linux-test (build it with
 # images/build-test-image.sh). --kernel picks the PVH ELF `vmlinux` (default when built) or the
 # bzImage `vmlinuz`. --poweroff acpi (default) presses the ACPI power button through QMP, as the
-# orchestrator would; ssh runs `poweroff` in the guest. SOLSTICE_CHECK_TIMEOUT (seconds, default
-# 120) bounds each wait. Run as root: everything runs in a network namespace this script creates
-# (a tap device with a fake default route), so no packet leaves this machine.
+# orchestrator would; ssh runs `poweroff` in the guest. --agent uploads a glibc-linked agent
+# binary (workflow-runner) and runs its --help in the guest, proving the image's glibc fits it.
+# SOLSTICE_CHECK_TIMEOUT (seconds, default 120) bounds each wait; SOLSTICE_CHECK_CLIENT=dbclient
+# uses dropbear's client even when OpenSSH's is installed. Run as root: everything runs in a
+# network namespace this script creates (a tap device with a fake default route), so no packet
+# leaves this machine.
 # Exit codes: 0 passed, 1 failed, 2 usage, 3 a dependency cannot be installed.
 set -euo pipefail
 
@@ -24,9 +28,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 orig_args=("$@")
 poweroff_mode=acpi
 kernel_file=
+agent=
 while [ "$#" -gt 0 ]; do
     case "$1" in
-        -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --agent) [ "$#" -ge 2 ] || die 2 "--agent needs a path"; agent=$(realpath "$2"); shift 2 ;;
+        --agent=*) agent=$(realpath "${1#*=}"); shift ;;
         --kernel) [ "$#" -ge 2 ] || die 2 "--kernel needs vmlinux or vmlinuz"; kernel_file=$2; shift 2 ;;
         --kernel=*) kernel_file=${1#*=}; shift ;;
         --poweroff) [ "$#" -ge 2 ] || die 2 "--poweroff needs acpi or ssh"; poweroff_mode=$2; shift 2 ;;
@@ -55,8 +62,10 @@ if [ -z "${SOLSTICE_CHECK_NETNS:-}" ]; then
     pkgs=(qemu-system-x86 passt dosfstools mtools iproute2 util-linux procps)
     [ "$poweroff_mode" = acpi ] && ! command -v python3 >/dev/null && pkgs+=(python3)
     # The SSH client: OpenSSH when installed, else dbclient from dropbear-bin.
-    command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || pkgs+=(dropbear-bin)
+    [ "${SOLSTICE_CHECK_CLIENT:-}" != dbclient ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null \
+        || pkgs+=(dropbear-bin)
     ensure_packages "${pkgs[@]}"
+    [ -z "$agent" ] || [ -x "$agent" ] || die 2 "--agent $agent is not an executable file"
     SOLSTICE_CHECK_NETNS=1 exec unshare --net -- "$0" "${orig_args[@]}"
 fi
 
@@ -64,11 +73,14 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/solstice-check.XXXXXX")
 qemu_pid= passt_pid=
 cleanup() {
-    # Only the processes this script started, by their ids.
-    [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
-    [ -n "$passt_pid" ] && kill "$passt_pid" 2>/dev/null
-    [ -n "${SOLSTICE_CHECK_KEEP:-}" ] && { log "kept $tmp"; return; }
-    rm -rf "$tmp"
+    # Only the processes this script started, by their ids; reaped here, since the PID 1 of a
+    # container may never reap the orphans we would leave.
+    local pid
+    for pid in $qemu_pid $passt_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "${SOLSTICE_CHECK_KEEP:-}" ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
@@ -92,15 +104,18 @@ alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 # A tap device with an address from TEST-NET-1 (RFC 5737) and a default route through a gateway
 # that does not exist: passt needs a default-route interface to copy for the guest, and this one
 # leads nowhere, so the guest can reach nothing but the namespace itself.
-ip link set lo up
-ip tuntap add dev soltap0 mode tap
-ip addr add 192.0.2.1/24 dev soltap0
-ip link set soltap0 up
-ip route add default via 192.0.2.254 dev soltap0 onlink
+{
+    ip link set lo up &&
+        ip tuntap add dev soltap0 mode tap &&
+        ip addr add 192.0.2.1/24 dev soltap0 &&
+        ip link set soltap0 up &&
+        ip route add default via 192.0.2.254 dev soltap0 onlink
+} || fail "cannot set up the tap device and fake default route in the network namespace"
 
 # The throw-away key; the product keeps its key in memory only. ssh_run reads the caller's stdin.
 nonce="ci-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-if command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; then
+if [ "${SOLSTICE_CHECK_CLIENT:-}" != dbclient ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; then
+    client=ssh
     ssh-keygen -q -t ed25519 -N '' -C "solstice-check" -f "$tmp/key"
     ssh_run() { # user command…
         local user=$1
@@ -110,12 +125,15 @@ if command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; then
             -o IdentitiesOnly=yes "$user@127.0.0.1" "$@"
     }
 else
-    dropbearkey -t ed25519 -f "$tmp/key" >/dev/null
+    client=dbclient
+    dropbearkey -t ed25519 -f "$tmp/key" >/dev/null 2>&1
     dropbearkey -y -f "$tmp/key" | grep '^ssh-ed25519 ' >"$tmp/key.pub"
     ssh_run() {
         local user=$1
         shift
-        timeout 20 dbclient -y -y -i "$tmp/key" -p "$port" "$user@127.0.0.1" "$@"
+        # -y -y: accept any host key, and say so on stderr each time, which we drop.
+        timeout 20 dbclient -y -y -i "$tmp/key" -p "$port" "$user@127.0.0.1" "$@" \
+            2> >(grep -v -e 'skipping hostkey check' -e '^$' >&2)
     }
 fi
 "$here/make-seed.sh" "$tmp/seed.img" "$nonce" "$tmp/key.pub" 2>/dev/null || fail "make-seed.sh failed"
@@ -178,7 +196,17 @@ ssh_run runner 'cat > /tmp/payload && sha256sum /tmp/payload' <"$tmp/payload" >"
     || fail "uploading 1 MiB over SSH failed"
 [ "$(cut -d' ' -f1 "$tmp/payload.sum")" = "$(sha256sum <"$tmp/payload" | cut -d' ' -f1)" ] \
     || fail "the uploaded 1 MiB arrived altered"
-log "root login and a 1 MiB upload through 'cat' work"
+log "root login and a 1 MiB upload through 'cat' work ($client)"
+
+if [ -n "$agent" ]; then
+    t_up=$(now)
+    ssh_run runner 'cat > /tmp/agent && chmod +x /tmp/agent' <"$agent" || fail "uploading $agent failed"
+    t_upped=$(now)
+    ssh_run runner '/tmp/agent --help' </dev/null >"$tmp/agent.out" 2>&1 \
+        || fail "$agent --help failed in the guest: $(head -c 500 "$tmp/agent.out")"
+    log "agent $(basename "$agent") ($(($(stat -c %s "$agent") / 1048576)) MiB) uploaded in" \
+        "$(since "$t_up" "$t_upped") s and runs in the guest"
+fi
 
 # --- power off -----------------------------------------------------------------------------------
 t_off=$(now)

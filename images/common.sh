@@ -8,6 +8,10 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { local code=$1; shift; log "error: $*"; exit "$code"; }
 
+# set -e ends a script without a word; say which command failed, and exit 1 as documented.
+set -E
+trap 'log "error: line $LINENO: command failed: $BASH_COMMAND"; exit 1' ERR
+
 # Runs a command as root: directly when we are root, through sudo otherwise.
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -28,7 +32,7 @@ ensure_packages() {
     for round in 1 2 3; do
         missing=()
         for p in "$@"; do
-            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+            [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = 'install ok installed' ] || missing+=("$p")
         done
         [ "${#missing[@]}" -eq 0 ] && return 0
         [ "$round" -lt 3 ] || break
