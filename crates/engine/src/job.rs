@@ -128,6 +128,7 @@ impl<'a> Job<'a> {
         self.emitter.begin_section(Section::Setup).await;
         let report = match self.set_up(canceller).await {
             Err(error) => {
+                let error = format!("The job could not be set up: {error}");
                 report(&mut self.emitter, None, AnnotationLevel::Error, &error).await;
                 self.skip_all_steps().await;
                 JobReport { result: Outcome::Failure, outputs: BTreeMap::new(), error: Some(error) }

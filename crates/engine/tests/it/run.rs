@@ -277,3 +277,15 @@ async fn a_chatty_background_process_outlives_its_step() {
     assert_eq!(job.output(1), ["alive"], "its output does not land in later steps, and it was not killed by SIGPIPE");
     assert!(job.output(0).iter().all(|l| l == "tick"), "{:?}", job.output(0));
 }
+
+#[tokio::test]
+async fn a_bad_job_env_fails_the_job_before_any_step() {
+    let mut job_request = request(vec![run(0, "echo no")]);
+    job_request.env.job.insert("BAD".into(), Template::expr("fromJSON('nope')"));
+    let job = run_job(job_request).await;
+    assert_eq!(job.result(), Outcome::Failure);
+    assert_eq!(job.outcome(0), Outcome::Skipped);
+    let error = job.report.error.clone().unwrap_or_default();
+    assert!(error.starts_with("The job could not be set up: evaluate env BAD:"), "{error}");
+    assert!(job.lines(Section::Setup).contains(&format!("##[error]{error}")));
+}
