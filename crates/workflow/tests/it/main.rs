@@ -1,7 +1,6 @@
 //! The workflow crate's one integration test binary.
 
 mod conformance;
-mod corpus;
 mod expand;
 mod kdl;
 mod matrix;
