@@ -104,7 +104,9 @@ impl Evaluator<'_> {
         // Status functions read the job, not their (absent) arguments.
         let status = self.ctx.job_status();
         match function {
-            Function::Success | Function::Failure if !args.is_empty() => return self.needs_status(function, args, depth),
+            Function::Success | Function::Failure if !args.is_empty() => {
+                return self.needs_status(function, args, depth);
+            }
             Function::Success => return Ok(Val::Bool(status == JobStatus::Success)),
             Function::Failure => return Ok(Val::Bool(status == JobStatus::Failure)),
             Function::Cancelled => return Ok(Val::Bool(status == JobStatus::Cancelled)),
