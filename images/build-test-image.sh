@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Builds the offline test image `linux-test` from Debian packages only: the installed Debian kernel
-# (`vmlinuz`) and a small initramfs (`initramfs.cpio.gz`) holding busybox, dropbear, the glibc our
-# agent links against, the virtio/FAT/ISO kernel modules and the /init of images/initramfs/.
-# Nothing is downloaded but Debian packages, and only those that are missing.
+# (`vmlinuz`, plus `vmlinux`, the same kernel uncompressed for QEMU's faster PVH boot) and a small
+# initramfs (`initramfs.cpio.gz`) holding busybox, dropbear, the glibc our agent links against,
+# the virtio/FAT/ISO kernel modules and the /init of images/initramfs/. Nothing is downloaded but
+# Debian packages, and only those that are missing.
 #
 #   images/build-test-image.sh [OUTDIR]
 #
 # OUTDIR defaults to ${SOLSTICE_STATE_DIR:-/var/lib/solstice}/images/linux-test. The kernel is the
 # newest /boot/vmlinuz-* that has its modules installed; SOLSTICE_KERNEL_VERSION picks another.
-# Running it again rebuilds both files and replaces them atomically; the same inputs give the same
+# Running it again rebuilds the files and replaces them atomically; the same inputs give the same
 # bytes. Exit codes: 0 built, 1 failed, 2 usage, 3 a dependency cannot be installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=images/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 . "$here/common.sh"
 
 case "${1:-}" in
-    -h | --help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
 esac
 [ "$#" -le 1 ] || die 2 "usage: $0 [OUTDIR]"
 outdir=${1:-${SOLSTICE_STATE_DIR:-/var/lib/solstice}/images/linux-test}

@@ -22,7 +22,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=images/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 . "$here/common.sh"
 
 orig_args=("$@")
@@ -32,8 +32,8 @@ agent=
 while [ "$#" -gt 0 ]; do
     case "$1" in
         -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        --agent) [ "$#" -ge 2 ] || die 2 "--agent needs a path"; agent=$(realpath "$2"); shift 2 ;;
-        --agent=*) agent=$(realpath "${1#*=}"); shift ;;
+        --agent) [ "$#" -ge 2 ] || die 2 "--agent needs a path"; agent=$(realpath -m "$2"); shift 2 ;;
+        --agent=*) agent=$(realpath -m "${1#*=}"); shift ;;
         --kernel) [ "$#" -ge 2 ] || die 2 "--kernel needs vmlinux or vmlinuz"; kernel_file=$2; shift 2 ;;
         --kernel=*) kernel_file=${1#*=}; shift ;;
         --poweroff) [ "$#" -ge 2 ] || die 2 "--poweroff needs acpi or ssh"; poweroff_mode=$2; shift 2 ;;
@@ -44,7 +44,7 @@ while [ "$#" -gt 0 ]; do
 done
 case "$poweroff_mode" in acpi | ssh) ;; *) die 2 "--poweroff must be acpi or ssh, not $poweroff_mode" ;; esac
 case "$kernel_file" in '' | vmlinux | vmlinuz) ;; *) die 2 "--kernel must be vmlinux or vmlinuz" ;; esac
-[ "$#" -le 1 ] || die 2 "usage: $0 [--kernel vmlinux|vmlinuz] [--poweroff acpi|ssh] [IMAGEDIR]"
+[ "$#" -le 1 ] || die 2 "usage: $0 [--kernel vmlinux|vmlinuz] [--poweroff acpi|ssh] [--agent PATH] [IMAGEDIR]"
 imagedir=$(realpath -m "${1:-${SOLSTICE_STATE_DIR:-/var/lib/solstice}/images/linux-test}")
 if [ -z "$kernel_file" ]; then
     kernel_file=vmlinuz
@@ -60,10 +60,12 @@ if [ -z "${SOLSTICE_CHECK_NETNS:-}" ]; then
         [ -r "$imagedir/$f" ] || die 1 "no $imagedir/$f; build it with images/build-test-image.sh $imagedir"
     done
     pkgs=(qemu-system-x86 passt dosfstools mtools iproute2 util-linux procps)
-    [ "$poweroff_mode" = acpi ] && ! command -v python3 >/dev/null && pkgs+=(python3)
+    # QMP is spoken with a few lines of Python.
+    if [ "$poweroff_mode" = acpi ] && ! command -v python3 >/dev/null; then pkgs+=(python3); fi
     # The SSH client: OpenSSH when installed, else dbclient from dropbear-bin.
-    [ "${SOLSTICE_CHECK_CLIENT:-}" != dbclient ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null \
-        || pkgs+=(dropbear-bin)
+    if [ "${SOLSTICE_CHECK_CLIENT:-}" = dbclient ] || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
+        pkgs+=(dropbear-bin)
+    fi
     ensure_packages "${pkgs[@]}"
     [ -z "$agent" ] || [ -x "$agent" ] || die 2 "--agent $agent is not an executable file"
     SOLSTICE_CHECK_NETNS=1 exec unshare --net -- "$0" "${orig_args[@]}"
@@ -71,7 +73,7 @@ fi
 
 # --- inside the namespace ------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/solstice-check.XXXXXX")
-qemu_pid= passt_pid=
+qemu_pid='' passt_pid=''
 cleanup() {
     # Only the processes this script started, by their ids; reaped here, since the PID 1 of a
     # container may never reap the orphans we would leave.

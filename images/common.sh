@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the image scripts (sourced, not run): messages, exit codes and the Debian package
 # installer. Every script here exits 2 on a usage error, 3 when a dependency is missing and cannot
 # be installed, and 1 on any other failure.

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=images/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 . "$here/common.sh"
 
 case "${1:-}" in
