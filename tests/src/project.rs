@@ -18,6 +18,7 @@ pub fn create(dir: &Path, file_name: &str, workflow: &str) -> Result<PathBuf, St
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
     write(&dir.join("README.md"), &format!("{README_LINE}\n"))?;
+    write(&dir.join(".gitignore"), "build/\n")?;
     write(&dir.join(&relative), workflow)?;
     git(dir, &["-c", "init.defaultBranch=main", "init", "--quiet"])?;
     git(dir, &["add", "--all"])?;
@@ -36,6 +37,10 @@ pub fn create(dir: &Path, file_name: &str, workflow: &str) -> Result<PathBuf, St
             "fixture",
         ],
     )?;
+    // Left in the tree as a user's build would leave them: an ignored build output, which a
+    // checkout must not carry, and a file not yet committed, which `solstice run` does carry.
+    write(&dir.join("build").join("artifact.bin"), "ignored build output\n")?;
+    write(&dir.join("notes.txt"), "not committed yet\n")?;
     Ok(relative)
 }
 

@@ -15,6 +15,9 @@ pub(crate) struct LocalRepo {
     pub sha: String,
     /// `refs/heads/<branch>`, empty when HEAD is detached.
     pub git_ref: String,
+    /// Paths (relative to `root`) git ignores, such as `target/`: the checkout leaves them out,
+    /// as a clone would not have them.
+    pub ignored: Vec<PathBuf>,
 }
 
 impl LocalRepo {
@@ -31,6 +34,7 @@ impl LocalRepo {
             remote_url,
             sha: git(&root, &["rev-parse", "--verify", "-q", "HEAD"]).unwrap_or_default(),
             git_ref: git(&root, &["symbolic-ref", "-q", "HEAD"]).unwrap_or_default(),
+            ignored: ignored_paths(&root),
             root,
         }
     }
@@ -53,6 +57,24 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let text = String::from_utf8(output.stdout).ok()?;
     let line = text.trim();
     (!line.is_empty()).then(|| line.to_owned())
+}
+
+/// What `git status` would not show: ignored files, and ignored directories as one entry each.
+fn ignored_paths(root: &Path) -> Vec<PathBuf> {
+    let args = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"];
+    let Ok(output) = Command::new("git").arg("-C").arg(root).args(args).stdin(Stdio::null()).output() else {
+        return Vec::new();
+    };
+    if !output.status.success() {
+        return Vec::new();
+    }
+    output
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|entry| !entry.is_empty())
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .map(|entry| PathBuf::from(entry.trim_end_matches('/')))
+        .collect()
 }
 
 /// `owner/name` from `https://host/owner/name.git`, `git@host:owner/name.git` or a path.

@@ -194,7 +194,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RunError> {
     config.workspace = Some(WorkspaceSource {
         root: repo.root.clone(),
         repository: repo.remote_repository.clone(),
-        exclude: Vec::new(),
+        exclude: repo.ignored.clone(),
     });
 
     let bus = InProcessBus::new();
