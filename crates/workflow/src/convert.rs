@@ -13,6 +13,7 @@ use indexmap::IndexMap;
 use crate::error::Sink;
 use crate::expression;
 use crate::identifier;
+use crate::inputs;
 use crate::matrix;
 use crate::model::{Defaults, Job, Mode, Workflow};
 use crate::needs::{self, JobNeeds};
@@ -48,7 +49,8 @@ pub(crate) fn workflow(root: &Node, file: &str, mode: Mode, sink: &mut Sink) -> 
     let jobs_pos = jobs_node.map_or(root.pos, |n| n.pos);
     let order = needs::order(&graph, jobs_pos, sink);
 
-    Workflow { file: file.to_string(), name, env, defaults, jobs, order }
+    let input_definitions = root.get("on").map(inputs::definitions).unwrap_or_default();
+    Workflow { file: file.to_string(), name, env, defaults, jobs, order, input_definitions }
 }
 
 fn need_nodes(job: &Node) -> Vec<(&str, crate::node::Pos)> {

@@ -8,12 +8,14 @@
 //! `schema` checks it the way GitHub's parser does (unknown keys, types, where each context may
 //! be used in `${{ }}`); `convert` builds the `Workflow` (ids, `needs`, templates) and applies
 //! Solstice's product rules; `expand` evaluates the routing fields per matrix combination.
+//! `resolve_inputs` turns the values a run was given into its typed `inputs` context.
 
 mod convert;
 mod error;
 mod expand;
 mod expression;
 mod identifier;
+mod inputs;
 mod kdl_format;
 mod matrix;
 mod model;
@@ -25,6 +27,7 @@ mod yaml;
 
 pub use error::{Diagnostic, WorkflowError};
 pub use expand::{ExpandInput, expand_job};
+pub use inputs::{InputDefault, InputError, InputKind, InputRequest, InputSpec, resolve_inputs};
 pub use model::{Mode, ParseOptions, Workflow};
 pub use routing::{GENERIC_LABELS, is_generic};
 

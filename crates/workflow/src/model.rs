@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use contract::{StepCommand, Template};
 use indexmap::IndexMap;
 
+use crate::inputs::InputSpec;
 use crate::node::{Node, Pos};
 
 /// Which acceptance rules `parse_with` applies.
@@ -36,6 +37,8 @@ pub struct Workflow {
     pub(crate) jobs: IndexMap<String, Job>,
     /// Job keys, each after its `needs`.
     pub(crate) order: Vec<String>,
+    /// `on.<event>.inputs` of each declared event that takes inputs.
+    pub(crate) input_definitions: IndexMap<String, Vec<InputSpec>>,
 }
 
 /// `defaults.run` of one level.

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod expand;
+mod inputs;
 mod kdl;
 mod matrix;
 mod needs;
