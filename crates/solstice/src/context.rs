@@ -70,7 +70,23 @@ pub(crate) fn github(repo: &LocalRepo, event: RunEvent<'_>) -> Json {
     })
 }
 
-/// `K=V` pairs as a JSON object (`vars`, `inputs`).
+/// `K=V` pairs as a JSON object of strings (`vars`).
 pub(crate) fn object(pairs: &[(String, String)]) -> Json {
     Json::Object(pairs.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect::<Map<_, _>>())
+}
+
+/// `github.event.inputs` of a `workflow_dispatch`, unless the event file gave it: the resolved
+/// inputs as text, the way GitHub's payload carries them ("the inputs context preserves Boolean
+/// values as Booleans instead of converting them to strings").
+pub(crate) fn add_event_inputs(github: &mut Json, inputs: &Json) {
+    let Some(event) = github.get_mut("event").and_then(Json::as_object_mut) else { return };
+    if event.contains_key("inputs") {
+        return;
+    }
+    let text = |value: &Json| match value {
+        Json::String(s) => s.clone(),
+        other => expr::Value::from(other).to_coerced_string(),
+    };
+    let inputs = inputs.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), Json::String(text(v)))).collect());
+    event.insert("inputs".to_owned(), Json::Object(inputs.unwrap_or_default()));
 }

@@ -4,6 +4,10 @@
 //! Decisions a user can rely on (also in docs/solstice-run.md):
 //! - `--env K=V` is added to the workflow-level `env:` layer, over the file's own value; a job's
 //!   or step's `env:` still wins.
+//! - `--input K=V` is typed by the workflow's `on.<event>.inputs` when it declares the event
+//!   (`workflow::resolve_inputs`); a value that does not fit is bad input before any job runs.
+//!   `github.event.inputs` of a `workflow_dispatch` holds them as text unless `--event-file`
+//!   gave it.
 //! - `--job ID` runs that job only; the jobs it needs count as successful with no outputs.
 //! - A matrix job's combinations run one at a time unless `strategy.max-parallel` is below
 //!   their number. `fail-fast` cancels the remaining combinations when one fails.
@@ -26,7 +30,7 @@ use orchestrator::{
 };
 use serde_json::Value as Json;
 use tokio::sync::mpsc;
-use workflow::WorkflowError;
+use workflow::{InputError, InputRequest, WorkflowError};
 
 use crate::cli::{ExecutorKind, RunArgs};
 use crate::context::{self, RunEvent};
@@ -74,6 +78,8 @@ pub enum RunError {
     },
     #[error("use the event file {path}: it must hold a JSON object")]
     EventNotObject { path: PathBuf },
+    #[error("resolve the workflow's inputs from --input")]
+    Inputs(#[source] InputError),
     #[error("--job {job}: {file} has no such job (jobs: {known})")]
     UnknownJob { job: String, file: String, known: String },
     #[error("the qemu executor is not built yet; use --executor local")]
@@ -98,6 +104,7 @@ impl RunError {
             | RunError::ReadEventFile { .. }
             | RunError::EventJson { .. }
             | RunError::EventNotObject { .. }
+            | RunError::Inputs(_)
             | RunError::UnknownJob { .. } => exit::BAD_INPUT,
             RunError::QemuNotBuilt | RunError::AgentNotFound(_) | RunError::BusKey(_) => exit::DEPENDENCY_MISSING,
             RunError::Bus(_) | RunError::Stdout(_) => exit::JOB_FAILED,
@@ -157,15 +164,24 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RunError> {
 
     let workflow_dir = args.workflow.parent().unwrap_or(Path::new(""));
     let repo = LocalRepo::discover(workflow_dir);
-    let github = context::github(
+    let mut github = context::github(
         &repo,
         RunEvent { event_name: &args.event, payload, workflow_name: workflow.name(), workflow_file: &file },
     );
+    let vars = context::object(&args.var);
+    let inputs = workflow::resolve_inputs(
+        &workflow,
+        &InputRequest { event_name: &args.event, given: &args.input, github: &github, vars: &vars },
+    )
+    .map_err(RunError::Inputs)?;
+    if args.event == "workflow_dispatch" {
+        context::add_event_inputs(&mut github, &inputs);
+    }
     let key = BusKey::generate().map_err(RunError::BusKey)?;
     let plan = Plan {
         github,
-        vars: context::object(&args.var),
-        inputs: context::object(&args.input),
+        vars,
+        inputs,
         secrets: args.secret.iter().map(|(k, v)| (k.clone(), SecretString::new(v.clone()))).collect(),
         key: key.clone(),
         workspace: Workspace {
@@ -211,14 +227,11 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RunError> {
     run_jobs(&plan, &selected, runner).await
 }
 
-/// `github.event`: the `--event-file` payload, or what a local run can honestly say.
+/// `github.event`: the `--event-file` payload, or what a local run can honestly say (an empty
+/// object; `workflow_dispatch` inputs are added once they are resolved).
 fn event_payload(args: &RunArgs) -> Result<Json, RunError> {
     let Some(path) = &args.event_file else {
-        let mut payload = serde_json::Map::new();
-        if args.event == "workflow_dispatch" {
-            payload.insert("inputs".to_owned(), context::object(&args.input));
-        }
-        return Ok(Json::Object(payload));
+        return Ok(Json::Object(serde_json::Map::new()));
     };
     let text =
         std::fs::read_to_string(path).map_err(|source| RunError::ReadEventFile { path: path.clone(), source })?;

@@ -1,7 +1,9 @@
 //! The `solstice` binary as a user runs it: exit codes for bad input and missing dependencies,
-//! and the job log format, with a fake agent standing in for `workflow-runner`.
+//! `--input` checked against the workflow's input definitions, and the job log format, with a
+//! fake agent standing in for `workflow-runner`.
 
 mod exit_codes;
+mod inputs;
 mod job_log;
 
 use std::path::{Path, PathBuf};
