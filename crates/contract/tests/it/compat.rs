@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use contract::{AgentEvent, ControlMessage, Event, JobEvent, JobRequest};
+use contract::{AgentEvent, CancelRequest, ControlMessage, Event, JobEvent, JobRequest};
 use serde_json::Value;
 
 use crate::examples;
@@ -50,6 +50,14 @@ mod v1 {
 
     #[derive(Deserialize)]
     #[allow(dead_code)]
+    pub struct CancelRequest {
+        pub job_id: String,
+        pub attempt: Option<u32>,
+        pub reason: String,
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
     pub struct JobEvent {
         pub job_id: String,
         pub attempt: u32,
@@ -78,6 +86,9 @@ fn new_reader_reads_v1_data() {
     for line in golden("agent-stdout.jsonl").lines() {
         let _: AgentEvent = serde_json::from_str(line).unwrap();
     }
+
+    let cancel: CancelRequest = serde_json::from_str(&golden("cancel.json")).unwrap();
+    assert_eq!(cancel, examples::cancel());
 }
 
 #[test]
@@ -91,6 +102,9 @@ fn v1_reader_reads_what_we_write_now() {
         let old: v1::JobEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         assert_eq!(old.seq, event.seq);
     }
+
+    let old: v1::CancelRequest = serde_json::from_str(&serde_json::to_string(&examples::cancel()).unwrap()).unwrap();
+    assert_eq!((old.job_id.as_str(), old.attempt), ("01JQ8Z6Y3W5T0ZJ2N4K7M9P1QX", Some(1)));
 }
 
 /// Adds `"added_later": {...}` to every struct-shaped object, as a newer writer might. Maps of
@@ -138,6 +152,11 @@ fn unknown_fields_are_tolerated() {
         let read: JobEvent = serde_json::from_value(value).unwrap();
         assert_eq!(read.seq, event.seq);
     }
+
+    let mut cancel = serde_json::to_value(examples::cancel()).unwrap();
+    with_unknown_fields(&mut cancel, "", false);
+    let read: CancelRequest = serde_json::from_value(cancel).unwrap();
+    assert_eq!(read, examples::cancel());
 }
 
 #[test]

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use contract::{
-    AgentEvent, Annotation, AnnotationLevel, CheckoutRequest, ControlMessage, Event, ForgeKind, JobEvent, JobRequest,
-    Origin, Outcome, RunDefaults, Sealed, SecretString, Section, StepCommand, StepKind, Template, Workspace,
+    AgentEvent, Annotation, AnnotationLevel, CancelRequest, CheckoutRequest, ControlMessage, Event, ForgeKind,
+    JobEvent, JobRequest, Origin, Outcome, RunDefaults, Sealed, SecretString, Section, StepCommand, StepKind, Template,
+    Workspace,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -138,6 +139,11 @@ pub fn agent_stdout() -> Vec<AgentEvent> {
         .collect()
 }
 
+/// A forge runner cancelling the first attempt, as it does when the run is cancelled on the forge.
+pub fn cancel() -> CancelRequest {
+    CancelRequest { job_id: job_id(), attempt: Some(1), reason: "cancelled on the forge".into() }
+}
+
 pub fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples")
 }
@@ -156,6 +162,7 @@ pub fn rendered() -> Vec<(&'static str, String)> {
         ("job-events.jsonl", lines(&job_events())),
         ("agent-stdin.jsonl", lines(&agent_stdin())),
         ("agent-stdout.jsonl", lines(&agent_stdout())),
+        ("cancel.json", pretty(&cancel())),
     ]
 }
 
@@ -185,6 +192,22 @@ fn examples_round_trip() {
         let back: ControlMessage = serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
         assert_eq!(back, msg);
     }
+    let back: CancelRequest = serde_json::from_str(&pretty(&cancel())).unwrap();
+    assert_eq!(back, cancel());
+}
+
+#[test]
+fn a_cancel_without_attempt_applies_to_every_attempt() {
+    let any: CancelRequest =
+        serde_json::from_str(r#"{"job_id":"01JQ8Z6Y3W5T0ZJ2N4K7M9P1QX","reason":"user asked"}"#).unwrap();
+    assert_eq!(any.attempt, None);
+    assert!(any.applies_to(job_id(), 1) && any.applies_to(job_id(), 2));
+    assert!(!any.applies_to(Ulid::nil(), 1));
+    assert_eq!(
+        serde_json::to_value(&any).unwrap(),
+        json!({"job_id": "01JQ8Z6Y3W5T0ZJ2N4K7M9P1QX", "reason": "user asked"})
+    );
+    assert!(cancel().applies_to(job_id(), 1) && !cancel().applies_to(job_id(), 2));
 }
 
 #[test]
