@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use bus::Cancel;
+use contract::CancelRequest;
 use tokio::sync::mpsc;
 use ulid::Ulid;
 
@@ -10,7 +10,7 @@ use ulid::Ulid;
 pub(crate) struct Registry {
     running: HashMap<Ulid, Running>,
     started: HashSet<(Ulid, u32)>,
-    tombstones: HashMap<Ulid, Cancel>,
+    tombstones: HashMap<Ulid, CancelRequest>,
 }
 
 #[derive(Debug)]
@@ -52,7 +52,7 @@ impl Registry {
     }
 
     /// Records the tombstone and tells the running attempt, if there is one here.
-    pub fn cancel(&mut self, cancel: &Cancel) -> bool {
+    pub fn cancel(&mut self, cancel: &CancelRequest) -> bool {
         self.tombstones.insert(cancel.job_id, cancel.clone());
         match self.running.get(&cancel.job_id) {
             Some(running) if cancel.applies_to(cancel.job_id, running.attempt) => {

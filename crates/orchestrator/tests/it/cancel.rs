@@ -1,5 +1,5 @@
-use bus::{Bus, Cancel, Consumer, InProcessBus};
-use contract::{Event, JobResult};
+use bus::{Bus, Consumer, InProcessBus};
+use contract::{CancelRequest, Event, JobResult};
 
 use crate::{LABEL, RUNNER, check_sequence, local, published, request};
 
@@ -22,7 +22,7 @@ async fn a_cancel_reaches_the_running_agent() {
         let done = matches!(event.event, Event::JobFinished { .. });
         seen.push(event);
         if started {
-            let cancel = Cancel { job_id: job.job_id, attempt: None, reason: "test cancels".into() };
+            let cancel = CancelRequest { job_id: job.job_id, attempt: None, reason: "test cancels".into() };
             bus.publish_cancel(&cancel).await.unwrap();
         }
         if done {
@@ -43,7 +43,9 @@ async fn a_job_cancelled_while_queued_never_starts() {
     // The agent would fail the test by hanging: it runs until cancelled.
     let orchestrator = local(&bus, "cancellable.sh", &work, None).await;
     let job = request();
-    bus.publish_cancel(&Cancel { job_id: job.job_id, attempt: Some(1), reason: "fail-fast".into() }).await.unwrap();
+    bus.publish_cancel(&CancelRequest { job_id: job.job_id, attempt: Some(1), reason: "fail-fast".into() })
+        .await
+        .unwrap();
     while !orchestrator.is_tombstoned(job.job_id) {
         tokio::task::yield_now().await;
     }
