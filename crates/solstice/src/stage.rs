@@ -4,8 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 
-use bus::{Bus, BusError, Cancel, Consumer};
-use contract::{Event, JobRequest, JobResult};
+use bus::{Bus, BusError, Consumer};
+use contract::{CancelRequest, Event, JobRequest, JobResult};
 use orchestrator::{Executor, Orchestrator};
 use tokio::sync::mpsc;
 use ulid::Ulid;
@@ -133,7 +133,8 @@ impl<B: Bus, E: Executor, W: Write> Runner<B, E, W> {
     /// get a cancel (their `always()` steps still run).
     async fn cancel(&self, requests: &[JobRequest], open: &HashMap<Ulid, usize>, reason: &str) -> Result<(), BusError> {
         for request in requests.iter().filter(|r| open.contains_key(&r.job_id)) {
-            let cancel = Cancel { job_id: request.job_id, attempt: Some(request.attempt), reason: reason.to_owned() };
+            let cancel =
+                CancelRequest { job_id: request.job_id, attempt: Some(request.attempt), reason: reason.to_owned() };
             self.bus.publish_cancel(&cancel).await?;
         }
         Ok(())
