@@ -17,7 +17,12 @@ pub struct Delivery<T> {
 /// is dropped, as on an AMQP channel.
 pub struct Acker {
     tag: u64,
-    target: Arc<dyn Settle>,
+    target: Target,
+}
+
+enum Target {
+    InProcess(Arc<dyn Settle>),
+    Amqp(crate::amqp::DeliveryAcker),
 }
 
 /// What the consumer decided about a delivery.
@@ -30,17 +35,21 @@ pub(crate) enum Verdict {
     Reject,
 }
 
-/// The bus side of an acker: the implementation that handed out the delivery.
+/// The in-process side of an acker: the bus that handed out the delivery.
 pub(crate) trait Settle: Send + Sync {
     fn settle(&self, tag: u64, verdict: Verdict) -> Result<(), BusError>;
 }
 
 impl Acker {
-    pub(crate) fn new(tag: u64, target: Arc<dyn Settle>) -> Self {
-        Acker { tag, target }
+    pub(crate) fn in_process(tag: u64, target: Arc<dyn Settle>) -> Self {
+        Acker { tag, target: Target::InProcess(target) }
     }
 
-    /// The delivery tag, unique per bus.
+    pub(crate) fn amqp(tag: u64, acker: crate::amqp::DeliveryAcker) -> Self {
+        Acker { tag, target: Target::Amqp(acker) }
+    }
+
+    /// The delivery tag: unique among the deliveries its consumer holds; for logs.
     pub fn tag(&self) -> u64 {
         self.tag
     }
@@ -48,13 +57,20 @@ impl Acker {
     /// The consumer made the message durable on its side: the bus forgets it and the consumer
     /// gets its credit back.
     pub async fn ack(self) -> Result<(), BusError> {
-        self.target.settle(self.tag, Verdict::Ack)
+        self.settle(Verdict::Ack).await
     }
 
     /// The consumer gives the message back: `requeue` puts it at the front of its queue again,
     /// otherwise it is dead-lettered.
     pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
-        self.target.settle(self.tag, if requeue { Verdict::Requeue } else { Verdict::Reject })
+        self.settle(if requeue { Verdict::Requeue } else { Verdict::Reject }).await
+    }
+
+    async fn settle(self, verdict: Verdict) -> Result<(), BusError> {
+        match self.target {
+            Target::InProcess(target) => target.settle(self.tag, verdict),
+            Target::Amqp(acker) => acker.settle(self.tag, verdict).await,
+        }
     }
 }
 

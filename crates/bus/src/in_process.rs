@@ -14,7 +14,7 @@ pub use consumer::InProcessConsumer;
 use state::State;
 
 use crate::acker::{Settle, Verdict};
-use crate::{Bus, BusError, Cancel};
+use crate::{Bus, BusError, Cancel, FreeSlots};
 
 /// An in-process [`Bus`]. Clones share the same queues.
 #[derive(Clone, Default)]
@@ -69,6 +69,7 @@ impl Bus for InProcessBus {
     type JobConsumer = InProcessConsumer<JobRequest>;
     type EventConsumer = InProcessConsumer<JobEvent>;
     type CancelConsumer = InProcessConsumer<Cancel>;
+    type SlotConsumer = InProcessConsumer<FreeSlots>;
 
     async fn publish_job(&self, request: &JobRequest) -> Result<(), BusError> {
         self.shared.lock().push_job(request.clone())?;
@@ -109,5 +110,17 @@ impl Bus for InProcessBus {
     async fn subscribe_cancels(&self) -> Result<Self::CancelConsumer, BusError> {
         let id = self.shared.lock().add_cancel_subscriber();
         Ok(InProcessConsumer::new(id, self.shared.clone(), consumer::Source::Cancels))
+    }
+
+    async fn publish_slots(&self, slots: &FreeSlots) -> Result<(), BusError> {
+        let reached = self.shared.lock().push_slots(slots);
+        tracing::trace!(orchestrator = %slots.orchestrator_id, subscribers = reached, "free slots published");
+        self.shared.wake();
+        Ok(())
+    }
+
+    async fn subscribe_slots(&self) -> Result<Self::SlotConsumer, BusError> {
+        let id = self.shared.lock().add_slot_subscriber();
+        Ok(InProcessConsumer::new(id, self.shared.clone(), consumer::Source::Slots))
     }
 }

@@ -5,7 +5,7 @@ use contract::{JobEvent, JobRequest};
 
 use super::Shared;
 use super::state::{Queued, State};
-use crate::{Acker, BusError, Cancel, Consumer, Delivery};
+use crate::{Acker, BusError, Cancel, Consumer, Delivery, FreeSlots};
 
 /// A consumer on the [`super::InProcessBus`]. Dropping it queues its unacked deliveries again.
 pub struct InProcessConsumer<T> {
@@ -20,6 +20,7 @@ pub(crate) enum Source {
     Jobs(Vec<String>),
     Events(String),
     Cancels,
+    Slots,
 }
 
 /// How each payload type is taken from the state.
@@ -54,6 +55,15 @@ impl Payload for Cancel {
     }
 }
 
+impl Payload for FreeSlots {
+    fn take(state: &mut State, consumer: u64, source: &Source, _: &mut usize) -> Option<(u64, Queued<Self>)> {
+        match source {
+            Source::Slots => state.take_slots(consumer),
+            _ => None,
+        }
+    }
+}
+
 impl<T> InProcessConsumer<T> {
     pub(crate) fn new(id: u64, shared: Arc<Shared>, source: Source) -> Self {
         InProcessConsumer { id, shared, source, cursor: 0, _payload: PhantomData }
@@ -65,7 +75,7 @@ fn try_take<T: Payload>(consumer: &mut InProcessConsumer<T>) -> Option<Delivery<
     Some(Delivery {
         payload: queued.payload,
         redelivered: queued.redelivered,
-        acker: Acker::new(tag, consumer.shared.clone()),
+        acker: Acker::in_process(tag, consumer.shared.clone()),
     })
 }
 
@@ -98,6 +108,7 @@ macro_rules! consumer_of {
 consumer_of!(JobRequest);
 consumer_of!(JobEvent);
 consumer_of!(Cancel);
+consumer_of!(FreeSlots);
 
 impl<T> Drop for InProcessConsumer<T> {
     fn drop(&mut self) {

@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use contract::{JobEvent, JobRequest};
 
 use crate::acker::Verdict;
-use crate::{BusError, Cancel};
+use crate::{BusError, Cancel, FreeSlots};
 
 /// Every queue of the in-process bus and every delivery not yet settled.
 #[derive(Default)]
@@ -14,6 +14,8 @@ pub(crate) struct State {
     events: HashMap<String, VecDeque<Queued<JobEvent>>>,
     /// One queue per cancel subscriber, keyed by its consumer id; gone with the subscriber.
     cancels: HashMap<u64, VecDeque<Queued<Cancel>>>,
+    /// One queue per slot subscriber, likewise.
+    slots: HashMap<u64, VecDeque<Queued<FreeSlots>>>,
     consumers: HashMap<u64, ConsumerState>,
     /// By delivery tag, so requeueing in tag order restores publish order.
     unacked: BTreeMap<u64, Unacked>,
@@ -26,9 +28,11 @@ pub(crate) struct Queued<T> {
 }
 
 struct ConsumerState {
-    /// `None`: no limit (event and cancel consumers).
+    /// Per label, as an AMQP consumer's prefetch is per queue; `None`: no limit (event, cancel
+    /// and slot consumers).
     credit: Option<u32>,
-    held: u32,
+    /// Unacked deliveries per label (jobs) or under the empty label (everything else).
+    held: HashMap<String, u32>,
 }
 
 struct Unacked {
@@ -41,6 +45,17 @@ pub(crate) enum Message {
     Job(Box<JobRequest>),
     Event { runner: String, event: JobEvent },
     Cancel { subscriber: u64, cancel: Cancel },
+    Slots { subscriber: u64, slots: FreeSlots },
+}
+
+impl Message {
+    /// The label whose credit this delivery uses.
+    fn label(&self) -> &str {
+        match self {
+            Message::Job(request) => &request.route_label,
+            _ => "",
+        }
+    }
 }
 
 impl State {
@@ -71,6 +86,14 @@ impl State {
         self.cancels.len()
     }
 
+    /// Returns how many subscribers the advert reached.
+    pub fn push_slots(&mut self, slots: &FreeSlots) -> usize {
+        for queue in self.slots.values_mut() {
+            queue.push_back(Queued { payload: slots.clone(), redelivered: false });
+        }
+        self.slots.len()
+    }
+
     pub fn add_job_consumer(&mut self, labels: &[String], credit: u32) -> u64 {
         for label in labels {
             self.jobs.entry(label.clone()).or_default();
@@ -89,9 +112,15 @@ impl State {
         id
     }
 
+    pub fn add_slot_subscriber(&mut self) -> u64 {
+        let id = self.add_consumer(None);
+        self.slots.insert(id, VecDeque::new());
+        id
+    }
+
     fn add_consumer(&mut self, credit: Option<u32>) -> u64 {
         let id = self.next_id();
-        self.consumers.insert(id, ConsumerState { credit, held: 0 });
+        self.consumers.insert(id, ConsumerState { credit, held: HashMap::new() });
         id
     }
 
@@ -103,24 +132,26 @@ impl State {
         self.unacked.len()
     }
 
-    /// Whether `consumer` may take one more delivery.
-    fn has_credit(&self, consumer: u64) -> bool {
-        self.consumers.get(&consumer).is_some_and(|c| c.credit.is_none_or(|credit| c.held < credit))
+    /// Whether `consumer` may take one more delivery of `label`.
+    fn has_credit(&self, consumer: u64, label: &str) -> bool {
+        self.consumers
+            .get(&consumer)
+            .is_some_and(|c| c.credit.is_none_or(|credit| c.held.get(label).copied().unwrap_or(0) < credit))
     }
 
-    /// Takes the next job for `consumer` from the first non-empty queue among `labels`,
-    /// starting at `*cursor` so that busy labels do not starve the others.
+    /// Takes the next job for `consumer` from the first non-empty queue among `labels` that
+    /// still has credit, starting at `*cursor` so that busy labels do not starve the others.
     pub fn take_job(
         &mut self,
         consumer: u64,
         labels: &[String],
         cursor: &mut usize,
     ) -> Option<(u64, Queued<JobRequest>)> {
-        if !self.has_credit(consumer) || labels.is_empty() {
-            return None;
-        }
         for offset in 0..labels.len() {
             let index = (*cursor + offset) % labels.len();
+            if !self.has_credit(consumer, &labels[index]) {
+                continue;
+            }
             let Some(queued) = self.jobs.get_mut(&labels[index]).and_then(VecDeque::pop_front) else { continue };
             *cursor = index + 1;
             let tag = self.record(consumer, Message::Job(Box::new(queued.payload.clone())));
@@ -141,10 +172,16 @@ impl State {
         Some((self.record(consumer, message), queued))
     }
 
+    pub fn take_slots(&mut self, consumer: u64) -> Option<(u64, Queued<FreeSlots>)> {
+        let queued = self.slots.get_mut(&consumer)?.pop_front()?;
+        let message = Message::Slots { subscriber: consumer, slots: queued.payload.clone() };
+        Some((self.record(consumer, message), queued))
+    }
+
     fn record(&mut self, consumer: u64, message: Message) -> u64 {
         let tag = self.next_id();
         if let Some(c) = self.consumers.get_mut(&consumer) {
-            c.held += 1;
+            *c.held.entry(message.label().to_owned()).or_default() += 1;
         }
         self.unacked.insert(tag, Unacked { consumer, message });
         tag
@@ -152,8 +189,10 @@ impl State {
 
     pub fn settle(&mut self, tag: u64, verdict: Verdict) -> Result<(), BusError> {
         let unacked = self.unacked.remove(&tag).ok_or(BusError::ConsumerGone { tag })?;
-        if let Some(c) = self.consumers.get_mut(&unacked.consumer) {
-            c.held = c.held.saturating_sub(1);
+        if let Some(held) =
+            self.consumers.get_mut(&unacked.consumer).and_then(|c| c.held.get_mut(unacked.message.label()))
+        {
+            *held = held.saturating_sub(1);
         }
         match verdict {
             Verdict::Ack => {}
@@ -167,6 +206,7 @@ impl State {
     pub fn remove_consumer(&mut self, consumer: u64) {
         self.consumers.remove(&consumer);
         self.cancels.remove(&consumer);
+        self.slots.remove(&consumer);
         let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(tag, _)| *tag).collect();
         for tag in tags.into_iter().rev() {
             if let Some(unacked) = self.unacked.remove(&tag) {
@@ -189,6 +229,11 @@ impl State {
                 // A fanout copy belongs to its subscriber alone; gone with it.
                 if let Some(queue) = self.cancels.get_mut(&subscriber) {
                     queue.push_front(Queued { payload: cancel, redelivered: true });
+                }
+            }
+            Message::Slots { subscriber, slots } => {
+                if let Some(queue) = self.slots.get_mut(&subscriber) {
+                    queue.push_front(Queued { payload: slots, redelivered: true });
                 }
             }
         }

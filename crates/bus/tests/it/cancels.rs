@@ -1,13 +1,15 @@
-use bus::{Bus, Cancel, InProcessBus};
+use bus::{Bus, Cancel};
 use ulid::Ulid;
 
-use crate::{next, try_next};
+use crate::support::backend::Backend;
+use crate::{behaviour, next, try_next};
 
-#[tokio::test(start_paused = true)]
-async fn a_cancel_reaches_every_subscriber() {
-    let bus = InProcessBus::new();
+behaviour!(a_cancel_reaches_every_subscriber, a_late_subscriber_sees_only_later_cancels);
+
+async fn a_cancel_reaches_every_subscriber<B: Backend>(backend: B) {
+    let bus = backend.bus();
     let mut one = bus.subscribe_cancels().await.unwrap();
-    let mut two = bus.subscribe_cancels().await.unwrap();
+    let mut two = backend.another().await.subscribe_cancels().await.unwrap();
     let cancel = Cancel { job_id: Ulid::new(), attempt: None, reason: "user asked".into() };
     bus.publish_cancel(&cancel).await.unwrap();
 
@@ -15,17 +17,19 @@ async fn a_cancel_reaches_every_subscriber() {
         let delivery = next(subscriber).await;
         assert_eq!(delivery.payload, cancel);
         delivery.acker.ack().await.unwrap();
-        assert!(try_next(subscriber).await.is_none());
+        assert!(try_next(subscriber, backend.quiet()).await.is_none());
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_late_subscriber_sees_only_later_cancels() {
-    let bus = InProcessBus::new();
+async fn a_late_subscriber_sees_only_later_cancels<B: Backend>(backend: B) {
+    let bus = backend.bus();
     let early = Cancel { job_id: Ulid::new(), attempt: Some(1), reason: "early".into() };
     bus.publish_cancel(&early).await.unwrap();
     let mut late = bus.subscribe_cancels().await.unwrap();
-    assert!(try_next(&mut late).await.is_none());
+    assert!(try_next(&mut late, backend.quiet()).await.is_none());
+    let later = Cancel { job_id: Ulid::new(), attempt: None, reason: "later".into() };
+    bus.publish_cancel(&later).await.unwrap();
+    assert_eq!(next(&mut late).await.payload, later);
 }
 
 #[test]

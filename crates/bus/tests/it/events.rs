@@ -1,17 +1,15 @@
-use bus::{Bus, InProcessBus};
-use contract::{Event, JobEvent};
+use bus::Bus;
 use ulid::Ulid;
 
-use crate::{next, try_next};
+use crate::support::backend::Backend;
+use crate::{behaviour, event, next, try_next};
 
-fn event(job_id: Ulid, seq: u64) -> JobEvent {
-    JobEvent { job_id, attempt: 1, seq, at: contract::now(), event: Event::Heartbeat }
-}
+behaviour!(events_wait_for_their_runner_in_order, unacked_events_survive_a_consumer_restart);
 
-#[tokio::test(start_paused = true)]
-async fn events_wait_for_their_runner_in_order() {
-    let bus = InProcessBus::new();
+async fn events_wait_for_their_runner_in_order<B: Backend>(backend: B) {
+    let bus = backend.bus();
     let job = Ulid::new();
+    // Published before the runner ever consumed: the queue is created by whoever comes first.
     for seq in 1..=5 {
         bus.publish_event("runner-a", &event(job, seq)).await.unwrap();
     }
@@ -23,23 +21,34 @@ async fn events_wait_for_their_runner_in_order() {
         assert_eq!(delivery.payload.seq, seq);
         delivery.acker.ack().await.unwrap();
     }
-    assert!(try_next(&mut a).await.is_none(), "runner-b's event went to runner-a");
+    assert!(try_next(&mut a, backend.quiet()).await.is_none(), "runner-b's event went to runner-a");
+    let mut b = bus.consume_events("runner-b").await.unwrap();
+    assert_eq!(next(&mut b).await.payload.seq, 99);
 }
 
-#[tokio::test(start_paused = true)]
-async fn unacked_events_come_back_to_the_next_consumer() {
-    let bus = InProcessBus::new();
+/// A runner that restarts finds its queue with what it had not acked, first, then the rest.
+async fn unacked_events_survive_a_consumer_restart<B: Backend>(backend: B) {
+    let bus = backend.bus();
     let job = Ulid::new();
-    let mut first = bus.consume_events("runner-a").await.unwrap();
-    bus.publish_event("runner-a", &event(job, 1)).await.unwrap();
-    bus.publish_event("runner-a", &event(job, 2)).await.unwrap();
+    let mut first = backend.another().await.consume_events("runner-a").await.unwrap();
+    for seq in 1..=3 {
+        bus.publish_event("runner-a", &event(job, seq)).await.unwrap();
+    }
     let one = next(&mut first).await;
     one.acker.ack().await.unwrap();
     let _two = next(&mut first).await;
     drop(first);
+    bus.publish_event("runner-a", &event(job, 4)).await.unwrap();
 
-    let mut second = bus.consume_events("runner-a").await.unwrap();
+    let mut second = backend.another().await.consume_events("runner-a").await.unwrap();
     let two = next(&mut second).await;
     assert_eq!(two.payload.seq, 2);
     assert!(two.redelivered);
+    two.acker.ack().await.unwrap();
+    for seq in 3..=4 {
+        let delivery = next(&mut second).await;
+        assert_eq!(delivery.payload.seq, seq);
+        delivery.acker.ack().await.unwrap();
+    }
+    assert!(try_next(&mut second, backend.quiet()).await.is_none(), "an acked event came back");
 }
