@@ -10,7 +10,7 @@
 //!   deliveries from each label's queue — RabbitMQ's per-consumer prefetch, so no global QoS.
 //! - **events**: a [`JobEvent`] is published by runner id and queued for that runner until it
 //!   consumes and acks it. Delivery is at least once: after a connection loss a consumer may see
-//!   an event again, so consumers drop duplicates by `(job_id, attempt, seq)`.
+//!   an event again, so consumers drop duplicates by `(job_id, attempt, seq)` ([`EventOrder`]).
 //! - **cancels**: a [`Cancel`] is fanned out to every subscriber.
 //! - **slots**: an orchestrator's [`FreeSlots`] are fanned out to every subscribed runner.
 //!
@@ -26,6 +26,7 @@ mod acker;
 pub mod amqp;
 mod cancel;
 mod error;
+mod event_order;
 mod in_process;
 mod slots;
 
@@ -36,6 +37,7 @@ pub use amqp::{AmqpBus, AmqpSettings};
 pub use cancel::Cancel;
 pub use contract::{JobEvent, JobRequest};
 pub use error::BusError;
+pub use event_order::{Arrival, EventOrder};
 pub use in_process::InProcessBus;
 pub use slots::{FreeSlots, SlotBoard};
 

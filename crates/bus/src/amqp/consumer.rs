@@ -84,7 +84,14 @@ impl<T: DeserializeOwned> AmqpConsumer<T> {
                         acker: Acker::amqp(delivery.delivery_tag, super::DeliveryAcker(delivery.acker)),
                     });
                 }
-                Err(error) => self.dead_letter(&queue, delivery, &error).await?,
+                Err(error) => {
+                    if let Err(failed) = self.dead_letter(&queue, delivery, &error).await {
+                        // Give the message back (closing the channel) rather than sit on it.
+                        self.streams.clear();
+                        self.channel = None;
+                        return Err(failed);
+                    }
+                }
             }
         }
     }

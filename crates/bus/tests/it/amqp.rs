@@ -1,12 +1,11 @@
 //! What only a broker has: poison messages, the delivery limit, the declared topology, and
 //! connection loss (through a proxy the test cuts).
 
-use std::collections::HashSet;
 use std::process::Command;
 use std::time::Duration;
 
 use bus::amqp::{DEAD, JOBS, REASON_HEADER, Reconnect, SOURCE_QUEUE_HEADER};
-use bus::{AmqpBus, Bus, BusError};
+use bus::{AmqpBus, Arrival, Bus, BusError, EventOrder};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -154,26 +153,6 @@ fn rabbitmqctl(args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Drops duplicates by `(job_id, attempt, seq)` and fails on a gap, as a runner does.
-#[derive(Default)]
-struct Dedup {
-    high: u64,
-    duplicates: u64,
-}
-
-impl Dedup {
-    /// Whether the event is new.
-    fn accept(&mut self, seq: u64) -> bool {
-        if seq <= self.high {
-            self.duplicates += 1;
-            return false;
-        }
-        assert_eq!(seq, self.high + 1, "a gap: {} follows {}", seq, self.high);
-        self.high = seq;
-        true
-    }
-}
-
 /// The connection of publisher and consumer is cut mid-stream; both reconnect, the publish in
 /// flight is sent again, the consumer subscribes again and gets back what it had not acked.
 /// After dropping duplicates every event arrived exactly once, in order.
@@ -193,18 +172,21 @@ async fn every_event_arrives_across_a_connection_cut() {
         }
     });
 
-    let mut dedup = Dedup::default();
+    let mut order = EventOrder::default();
+    let mut taken = Vec::new();
+    let mut duplicates = 0;
     let mut cut = false;
-    let mut seen = HashSet::new();
-    while dedup.high < EVENTS {
+    while taken.len() < EVENTS as usize {
         let delivery = next(&mut events).await;
         assert_eq!(delivery.payload.job_id, job);
-        if dedup.accept(delivery.payload.seq) {
-            seen.insert(delivery.payload.seq);
+        match order.arrive(&delivery.payload) {
+            Arrival::Next => taken.push(delivery.payload.seq),
+            Arrival::Duplicate => duplicates += 1,
+            Arrival::Gap { expected } => panic!("a gap: {} came when {expected} was due", delivery.payload.seq),
         }
         // An ack on a channel the cut closed fails; the broker delivers the event again.
         let _ = delivery.acker.ack().await;
-        if !cut && dedup.high == EVENTS / 3 {
+        if !cut && taken.len() == EVENTS as usize / 3 {
             proxy.cut();
             proxy.refused_one().await;
             proxy.restore();
@@ -213,13 +195,13 @@ async fn every_event_arrives_across_a_connection_cut() {
     }
     publishing.await.unwrap();
     assert!(cut);
-    assert_eq!(seen.len() as u64, EVENTS);
+    assert_eq!(taken, (1..=EVENTS).collect::<Vec<_>>());
     // Once everything was acked, nothing new comes: duplicates at most.
     while let Some(delivery) = try_next(&mut events, Duration::from_millis(300)).await {
-        assert!(!dedup.accept(delivery.payload.seq), "an event beyond the last");
+        assert_eq!(order.arrive(&delivery.payload), Arrival::Duplicate, "an event beyond the last");
         delivery.acker.ack().await.unwrap();
     }
-    eprintln!("{EVENTS} events across a cut, {} duplicates dropped", dedup.duplicates);
+    eprintln!("{EVENTS} events across a cut, {duplicates} duplicates dropped");
 }
 
 #[tokio::test]
@@ -243,4 +225,36 @@ async fn a_broker_that_stays_away_is_unavailable_after_retries() {
     assert!(!message.contains("guest"), "credentials in {message}");
     let error = AmqpBus::connect(settings).await.err().expect("connected to a cut proxy");
     assert!(matches!(error, BusError::Unavailable { .. }), "{error}");
+}
+
+/// An orchestrator created the runner's queue (an event came first) without `x-expires`; the
+/// ephemeral runner that wants one uses the queue as it is instead of failing.
+#[tokio::test]
+async fn an_ephemeral_runner_takes_over_a_queue_declared_without_expiry() {
+    let backend = Amqp::start().await;
+    let job = Ulid::new();
+    backend.bus().publish_event("runner-e", &event(job, 1)).await.unwrap();
+
+    let mut settings = test_settings(backend.vhost().url(BROKER_PORT));
+    settings.event_queue_expiry = Some(Duration::from_secs(600));
+    let runner = AmqpBus::connect(settings).await.unwrap();
+    let mut events = runner.consume_events("runner-e").await.unwrap();
+    let delivery = next(&mut events).await;
+    assert_eq!(delivery.payload.seq, 1);
+    delivery.acker.ack().await.unwrap();
+    backend.bus().publish_event("runner-e", &event(job, 2)).await.unwrap();
+    assert_eq!(next(&mut events).await.payload.seq, 2);
+}
+
+#[test]
+fn settings_never_show_the_password_and_reject_a_non_amqp_url() {
+    let settings = bus::AmqpSettings::new("amqp://solstice:hunter2@broker.example:5673/ci");
+    assert_eq!(settings.broker(), "broker.example:5673/ci");
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    settings.validate().unwrap();
+
+    let error = bus::AmqpSettings::new("http://broker.example").validate().unwrap_err();
+    assert!(matches!(error, BusError::Config { .. }), "{error}");
+    assert!(error.to_string().starts_with("configure the bus: SOLSTICE_AMQP_URL is not an AMQP URL"), "{error}");
 }

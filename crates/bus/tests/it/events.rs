@@ -1,4 +1,4 @@
-use bus::Bus;
+use bus::{Arrival, Bus, EventOrder};
 use ulid::Ulid;
 
 use crate::support::backend::Backend;
@@ -51,4 +51,24 @@ async fn unacked_events_survive_a_consumer_restart<B: Backend>(backend: B) {
         delivery.acker.ack().await.unwrap();
     }
     assert!(try_next(&mut second, backend.quiet()).await.is_none(), "an acked event came back");
+}
+
+#[test]
+fn event_order_takes_the_next_drops_duplicates_and_reports_gaps() {
+    let (job, other) = (Ulid::new(), Ulid::new());
+    let mut order = EventOrder::default();
+    let second_attempt = |seq| contract::JobEvent { attempt: 2, ..event(job, seq) };
+    let cases = [
+        (event(job, 1), Arrival::Next),
+        (event(job, 1), Arrival::Duplicate),
+        (event(job, 2), Arrival::Next),
+        (event(job, 4), Arrival::Gap { expected: 3 }),
+        (event(job, 3), Arrival::Next),
+        (event(other, 1), Arrival::Next),
+        (second_attempt(1), Arrival::Next),
+        (event(job, 2), Arrival::Duplicate),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(order.arrive(&event), expected, "job {} attempt {} seq {}", event.job_id, event.attempt, event.seq);
+    }
 }
