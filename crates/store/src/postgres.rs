@@ -64,7 +64,7 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await.map_err(StoreError::query(WHAT))?;
         sqlx::query(
             "INSERT INTO jobs (job_id, attempt, state, label, runner_id, origin, request, recorded_at, updated_at)
-             VALUES ($1, $2, 'queued', $3, $4, $5::jsonb, $6::jsonb, $7, $7)
+             VALUES ($1, $2, 'queued', $3, $4, $5::jsonb, $6::json, $7, $7)
              ON CONFLICT (job_id) DO NOTHING",
         )
         .bind(&job_id)
@@ -100,7 +100,7 @@ impl Store for PgStore {
         // A later attempt (a re-run) becomes the job's current one.
         sqlx::query(
             "UPDATE jobs SET attempt = $2, state = 'queued', label = $3, runner_id = $4, origin = $5::jsonb,
-                 request = $6::jsonb, updated_at = $7
+                 request = $6::json, updated_at = $7
              WHERE job_id = $1 AND attempt < $2",
         )
         .bind(&job_id)
@@ -246,7 +246,7 @@ impl Store for PgStore {
         .bind(number)
         .bind(now)
         .bind(result.as_str())
-        .bind(error)
+        .bind(error.map(check::text))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query(WHAT))?;
@@ -474,7 +474,7 @@ impl Store for PgStore {
         )
         .bind(&id)
         .bind(attempt)
-        .bind(reason)
+        .bind(check::text(reason))
         .bind(now)
         .execute(&self.pool)
         .await
@@ -515,7 +515,7 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         const WHAT: &str = "save a runner task";
         sqlx::query(
-            "INSERT INTO runner_tasks (runner_id, task_ref, state, updated_at) VALUES ($1, $2, $3::jsonb, $4)
+            "INSERT INTO runner_tasks (runner_id, task_ref, state, updated_at) VALUES ($1, $2, $3::json, $4)
              ON CONFLICT (runner_id, task_ref) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
         )
         .bind(runner_id)

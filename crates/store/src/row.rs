@@ -215,6 +215,7 @@ fn attempt_state(what: &'static str, word: &str) -> Result<AttemptState, StoreEr
 
 /// The checks on arguments both backends make before touching the database.
 pub(crate) mod check {
+    use std::borrow::Cow;
     use std::path::Path;
 
     use crate::StoreError;
@@ -225,6 +226,12 @@ pub(crate) mod check {
             return Err(StoreError::Invalid { what, detail: "attempt numbers start at 1".into() });
         }
         Ok(i64::from(attempt))
+    }
+
+    /// Free text (an error, a cancel reason) as stored: PostgreSQL's text cannot hold a NUL, so
+    /// it becomes U+FFFD on both databases alike.
+    pub fn text(text: &str) -> Cow<'_, str> {
+        if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{fffd}")) } else { Cow::Borrowed(text) }
     }
 
     /// Paths are stored as text; a path that is not UTF-8 could not be read back as it was.

@@ -162,7 +162,7 @@ impl Store for SqliteStore {
         const WHAT: &str = "read a job";
         let job_id = job_id.to_string();
         let Some(job) = sqlx::query(
-            "SELECT job_id, attempt, state, label, runner_id, request AS request, recorded_at
+            "SELECT job_id, attempt, state, label, runner_id, request, recorded_at
              FROM jobs WHERE job_id = $1",
         )
         .bind(&job_id)
@@ -195,15 +195,9 @@ impl Store for SqliteStore {
         let number = check::attempt(WHAT, attempt)?;
         let id = job_id.to_string();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query(WHAT))?;
-        let current =
-            sqlx::query(concat!("SELECT ", attempt_columns!(), " FROM attempts WHERE job_id = $1 AND attempt = $2"))
-                .bind(&id)
-                .bind(number)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::query(WHAT))?;
-        let Some(current) = current else { return Ok(StartOutcome::NotRecorded) };
-        let current = read_attempt(WHAT, &current)?;
+        let Some(current) = fetch_attempt(&mut *tx, WHAT, &id, number).await? else {
+            return Ok(StartOutcome::NotRecorded);
+        };
         match current.state {
             AttemptState::Queued => {}
             AttemptState::Started => {
@@ -258,15 +252,9 @@ impl Store for SqliteStore {
         let number = check::attempt(WHAT, attempt)?;
         let id = job_id.to_string();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query(WHAT))?;
-        let current =
-            sqlx::query(concat!("SELECT ", attempt_columns!(), " FROM attempts WHERE job_id = $1 AND attempt = $2"))
-                .bind(&id)
-                .bind(number)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::query(WHAT))?;
-        let Some(current) = current else { return Ok(FinishOutcome::NotRecorded) };
-        let current = read_attempt(WHAT, &current)?;
+        let Some(current) = fetch_attempt(&mut *tx, WHAT, &id, number).await? else {
+            return Ok(FinishOutcome::NotRecorded);
+        };
         if current.state == AttemptState::Finished {
             return Ok(FinishOutcome::AlreadyFinished { result: current.result });
         }
@@ -281,7 +269,7 @@ impl Store for SqliteStore {
         .bind(number)
         .bind(Micros(now))
         .bind(result.as_str())
-        .bind(error)
+        .bind(error.map(check::text))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query(WHAT))?;
@@ -508,7 +496,7 @@ impl Store for SqliteStore {
         )
         .bind(&id)
         .bind(attempt)
-        .bind(reason)
+        .bind(check::text(reason))
         .bind(Micros(now))
         .execute(&self.pool)
         .await

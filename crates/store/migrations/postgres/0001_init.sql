@@ -3,8 +3,10 @@
 -- row the code cannot read is refused at write time.
 
 -- One row per job. `request` is the latest attempt's JobRequest JSON with its secrets still
--- sealed: the store never holds a secret in clear. `attempt` and `state` mirror the latest
--- attempt, kept in step by the same transactions that change it.
+-- sealed: the store never holds a secret in clear. It is `json`, not `jsonb`: it is stored and
+-- read whole, and jsonb would refuse a NUL (`\u0000`) that a workflow may well contain.
+-- `attempt` and `state` mirror the latest attempt, kept in step by the same transactions that
+-- change it.
 CREATE TABLE jobs (
     job_id      TEXT PRIMARY KEY,
     attempt     BIGINT NOT NULL CHECK (attempt >= 1),
@@ -12,7 +14,7 @@ CREATE TABLE jobs (
     label       TEXT NOT NULL,
     runner_id   TEXT NOT NULL,
     origin      JSONB NOT NULL,
-    request     JSONB NOT NULL,
+    request     JSON NOT NULL,
     recorded_at TIMESTAMPTZ NOT NULL,
     updated_at  TIMESTAMPTZ NOT NULL
 );
@@ -76,11 +78,12 @@ CREATE TABLE tombstones (
 );
 CREATE INDEX tombstones_created ON tombstones (created_at);
 
--- Whatever a forge runner needs to survive its own restart, per task, as JSON it alone reads.
+-- Whatever a forge runner needs to survive its own restart, per task, as JSON it alone reads
+-- (`json` for the same reason as `jobs.request`).
 CREATE TABLE runner_tasks (
     runner_id  TEXT NOT NULL,
     task_ref   TEXT NOT NULL,
-    state      JSONB NOT NULL,
+    state      JSON NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (runner_id, task_ref)
 );

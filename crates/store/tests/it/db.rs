@@ -72,6 +72,15 @@ impl TestDb {
         self.store = store::connect(&self.url).await.expect("open the store again");
     }
 
+    /// Closes every connection to the database, so dropping it need not end them.
+    pub async fn close(&self) {
+        self.store.close().await;
+        match &self.raw {
+            Raw::Postgres(pool) => pool.close().await,
+            Raw::Sqlite(pool) => pool.close().await,
+        }
+    }
+
     /// Runs a statement with raw access; `postgres` or `sqlite` is picked by backend.
     pub async fn exec(&self, postgres: &str, sqlite: &str) {
         match &self.raw {
@@ -131,7 +140,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else { return };
         // Drop runs inside the test's runtime, which cannot block on a future: drop the
-        // database from a thread with a runtime of its own. FORCE ends the store's connections.
+        // database from a thread with a runtime of its own. FORCE ends the connections a
+        // failed test left open.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {

@@ -249,3 +249,24 @@ pub async fn times_keep_microseconds(db: &mut TestDb) {
     let attempt = db.store.job(job).await.unwrap().unwrap().attempts.remove(0);
     assert_eq!(attempt.started_at, Some(at(1) + Duration::microseconds(123_456)));
 }
+
+pub async fn any_text_round_trips(db: &mut TestDb) {
+    let [job] = job_ids();
+    let mut sent = request(job, 1);
+    // A NUL, quotes, backslashes, non-ASCII and expression syntax are all just text here.
+    sent.name = "build \0 'quoted' \"double\" \\ ünïcødé ✓ ${{ github.event.title }}".into();
+    sent.steps.push(contract::StepCommand::run(0, "s", contract::Template::literal("printf 'a\\0b'\0")));
+    db.store.record_job(&sent, A, at(0)).await.unwrap();
+    assert_eq!(db.store.job(job).await.unwrap().unwrap().request, sent);
+
+    let state = serde_json::json!({ "text": sent.name });
+    db.store.put_runner_task("runner-1", "task-1", &state, at(0)).await.unwrap();
+    assert_eq!(db.store.runner_task("runner-1", "task-1").await.unwrap().unwrap().state, state);
+
+    // Free text outside JSON cannot hold a NUL on PostgreSQL; it becomes U+FFFD on both.
+    db.store.finish_attempt(job, 1, A, JobResult::Failure, Some("exit\0code 1"), at(1)).await.unwrap();
+    let attempt = db.store.job(job).await.unwrap().unwrap().attempts.remove(0);
+    assert_eq!(attempt.error.as_deref(), Some("exit\u{fffd}code 1"));
+    let tombstone = db.store.add_tombstone(job, store::TombstoneScope::AllAttempts, "by\0me", at(2)).await.unwrap();
+    assert_eq!(tombstone.reason, "by\u{fffd}me");
+}

@@ -31,6 +31,7 @@ macro_rules! suite {
                     async fn $test() {
                         let mut db = crate::db::TestDb::open(crate::db::Backend::$variant).await;
                         crate::$module::$test(&mut db).await;
+                        db.close().await;
                     }
                 )*
             })*
@@ -53,6 +54,7 @@ suite! {
         unfinished_attempts_are_listed_per_orchestrator,
         the_request_keeps_its_secrets_sealed,
         times_keep_microseconds,
+        any_text_round_trips,
     ],
     leases: [
         heartbeat_renews_and_expired_peers_lists_the_lapsed,
