@@ -193,6 +193,13 @@ impl VmState {
     }
 }
 
+/// A cancel's `attempt` (`contract::CancelRequest`): `None` cancels every attempt.
+impl From<Option<u32>> for TombstoneScope {
+    fn from(attempt: Option<u32>) -> Self {
+        attempt.map_or(TombstoneScope::AllAttempts, TombstoneScope::Attempt)
+    }
+}
+
 impl TombstoneScope {
     /// The scope of a stored attempt column: the attempt number, 0 for every attempt.
     pub(crate) fn from_column(value: i64) -> Option<Self> {

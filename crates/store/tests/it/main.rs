@@ -72,6 +72,7 @@ suite! {
         sequence_numbers_start_at_one_and_count_up,
         concurrent_callers_get_no_duplicates_and_no_gaps,
         a_restart_continues_after_the_mark,
+        two_processes_share_the_marks,
     ],
     tombstones: [
         tombstones_cover_their_scope,

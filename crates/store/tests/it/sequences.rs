@@ -63,3 +63,28 @@ pub async fn a_restart_continues_after_the_mark(db: &mut TestDb) {
     assert_eq!(db.store.last_seq(job, 1).await.unwrap(), 3);
     assert_eq!(db.store.next_seq(job, 1).await.unwrap(), 4);
 }
+
+pub async fn two_processes_share_the_marks(db: &mut TestDb) {
+    // A second handle on the same database stands for a second process: on SQLite it is a second
+    // writer on the file, which waits for the lock (busy timeout) instead of failing.
+    let [job] = job_ids();
+    let other = store::connect(&db.url).await.unwrap();
+    let tasks: Vec<_> = [db.store.clone(), other.clone()]
+        .into_iter()
+        .map(|store| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..25 {
+                    got.push(store.next_seq(job, 1).await.unwrap());
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    other.close().await;
+    assert_eq!(all, (1..=50).collect::<BTreeSet<u64>>());
+}

@@ -30,7 +30,10 @@ pub async fn tombstones_cover_their_scope(db: &mut TestDb) {
 
 pub async fn cancelling_again_keeps_the_first_tombstone(db: &mut TestDb) {
     let [job] = job_ids();
-    let first = db.store.add_tombstone(job, TombstoneScope::AllAttempts, "first", at(0)).await.unwrap();
+    // A cancel without an attempt covers every attempt.
+    let scope = TombstoneScope::from(None);
+    let first = db.store.add_tombstone(job, scope, "first", at(0)).await.unwrap();
+    assert_eq!(first.scope, TombstoneScope::AllAttempts);
     let again = db.store.add_tombstone(job, TombstoneScope::AllAttempts, "second", at(9)).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(db.store.tombstone(job, 3).await.unwrap().map(|t| t.reason), Some("first".into()));
