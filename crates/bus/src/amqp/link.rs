@@ -89,7 +89,17 @@ impl Link {
                     .await?
                     .await
             };
-            match sent.await {
+            // A broker that blocks publishers (a memory or disk alarm) never confirms; waiting
+            // longer than the whole retry budget makes it unavailable like an absent one.
+            let Ok(sent) = tokio::time::timeout(self.settings.reconnect.give_up_after, sent).await else {
+                return Err(BusError::Unavailable {
+                    broker: self.settings.broker(),
+                    attempts: backoff.attempts + 1,
+                    waited: backoff.waited(),
+                    last: "the broker did not confirm the publish (is it blocking publishers?)".into(),
+                });
+            };
+            match sent {
                 Ok(Confirmation::Ack(None)) => return Ok(Published::Routed),
                 Ok(Confirmation::Ack(Some(_))) => return Ok(Published::Returned),
                 Ok(other) => {
@@ -176,7 +186,14 @@ impl Link {
         }
     }
 
-    async fn open(&self) -> lapin::Result<Connection> {
+    async fn open(&self) -> Result<Connection, Box<dyn std::error::Error + Send + Sync>> {
+        match tokio::time::timeout(self.settings.connect_timeout, self.handshake()).await {
+            Ok(opened) => Ok(opened?),
+            Err(_) => Err(format!("no connection within {:?}", self.settings.connect_timeout).into()),
+        }
+    }
+
+    async fn handshake(&self) -> lapin::Result<Connection> {
         let properties =
             ConnectionProperties::default().with_connection_name(self.settings.connection_name.as_str().into());
         let connection = Connection::connect(&self.settings.url, properties).await?;
@@ -191,8 +208,9 @@ impl Link {
     pub async fn pause(
         &self,
         backoff: &mut Backoff,
-        error: impl std::error::Error + Send + Sync + 'static,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Result<(), BusError> {
+        let error = error.into();
         match backoff.failed() {
             Some(delay) => {
                 tracing::warn!(
@@ -209,7 +227,7 @@ impl Link {
                 broker: self.settings.broker(),
                 attempts: backoff.attempts,
                 waited: backoff.waited(),
-                last: Box::new(error),
+                last: error,
             }),
         }
     }

@@ -15,6 +15,9 @@ pub struct AmqpSettings {
     /// Shown in the broker's connection list, e.g. `orchestrator host-1`.
     pub connection_name: String,
     pub reconnect: Reconnect,
+    /// How long one connection attempt (TCP, TLS, AMQP handshake, declarations) may take
+    /// before it counts as failed: a host that drops packets would otherwise hold it for minutes.
+    pub connect_timeout: Duration,
     /// `x-delivery-limit` of the job queues: a job delivered this many times without an ack
     /// (its orchestrators kept dying on it) is dead-lettered instead of delivered again.
     pub job_delivery_limit: u32,
@@ -55,6 +58,7 @@ impl AmqpSettings {
             url: url.into(),
             connection_name: "solstice".into(),
             reconnect: Reconnect::default(),
+            connect_timeout: Duration::from_secs(10),
             job_delivery_limit: 5,
             event_queue_expiry: None,
             cancel_queue_expiry: Duration::from_secs(3600),
@@ -97,6 +101,7 @@ impl fmt::Debug for AmqpSettings {
             .field("broker", &self.broker())
             .field("connection_name", &self.connection_name)
             .field("reconnect", &self.reconnect)
+            .field("connect_timeout", &self.connect_timeout)
             .field("job_delivery_limit", &self.job_delivery_limit)
             .field("event_queue_expiry", &self.event_queue_expiry)
             .field("cancel_queue_expiry", &self.cancel_queue_expiry)
