@@ -130,6 +130,10 @@ impl Bus for AmqpBus {
         AmqpConsumer::subscribe(self.link.clone(), Source::Cancels { subscriber }).await
     }
 
+    async fn consume_cancels(&self, subscriber_id: &str) -> Result<Self::CancelConsumer, BusError> {
+        AmqpConsumer::subscribe(self.link.clone(), Source::Cancels { subscriber: subscriber_id.to_owned() }).await
+    }
+
     async fn publish_slots(&self, slots: &FreeSlots) -> Result<(), BusError> {
         self.publish(SLOTS, "", slots, false).await?;
         tracing::trace!(orchestrator = %slots.orchestrator_id, "free slots published");

@@ -108,8 +108,13 @@ impl Bus for InProcessBus {
     }
 
     async fn subscribe_cancels(&self) -> Result<Self::CancelConsumer, BusError> {
-        let id = self.shared.lock().add_cancel_subscriber();
-        Ok(InProcessConsumer::new(id, self.shared.clone(), consumer::Source::Cancels))
+        let (id, queue) = self.shared.lock().add_cancel_subscriber(None);
+        Ok(InProcessConsumer::new(id, self.shared.clone(), consumer::Source::Cancels(queue)))
+    }
+
+    async fn consume_cancels(&self, subscriber_id: &str) -> Result<Self::CancelConsumer, BusError> {
+        let (id, queue) = self.shared.lock().add_cancel_subscriber(Some(subscriber_id));
+        Ok(InProcessConsumer::new(id, self.shared.clone(), consumer::Source::Cancels(queue)))
     }
 
     async fn publish_slots(&self, slots: &FreeSlots) -> Result<(), BusError> {

@@ -71,8 +71,18 @@ pub trait Bus: Clone + Send + Sync + 'static {
     /// Fans a cancel out to every current subscriber.
     fn publish_cancel(&self, cancel: &Cancel) -> impl Future<Output = Result<(), BusError>> + Send;
 
-    /// Subscribes to cancels published from now on.
+    /// Subscribes to cancels published from now on, on a queue of this consumer's own that
+    /// goes with it (or, on RabbitMQ, an hour after it).
     fn subscribe_cancels(&self) -> impl Future<Output = Result<Self::CancelConsumer, BusError>> + Send;
+
+    /// Consumes the cancel queue of `subscriber_id` (an orchestrator's stable id), declaring it:
+    /// cancels published while the subscriber is away (restarting) wait for it there, so it can
+    /// record their tombstones before it takes jobs again. On RabbitMQ the queue goes after the
+    /// subscriber has been away for `cancel_queue_expiry` (an hour by default).
+    fn consume_cancels(
+        &self,
+        subscriber_id: &str,
+    ) -> impl Future<Output = Result<Self::CancelConsumer, BusError>> + Send;
 
     /// Fans an orchestrator's free slots out to every current subscriber.
     fn publish_slots(&self, slots: &FreeSlots) -> impl Future<Output = Result<(), BusError>> + Send;

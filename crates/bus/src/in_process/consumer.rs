@@ -19,7 +19,8 @@ pub struct InProcessConsumer<T> {
 pub(crate) enum Source {
     Jobs(Vec<String>),
     Events(String),
-    Cancels,
+    /// The name of the subscriber's cancel queue.
+    Cancels(String),
     Slots,
 }
 
@@ -49,7 +50,7 @@ impl Payload for JobEvent {
 impl Payload for Cancel {
     fn take(state: &mut State, consumer: u64, source: &Source, _: &mut usize) -> Option<(u64, Queued<Self>)> {
         match source {
-            Source::Cancels => state.take_cancel(consumer),
+            Source::Cancels(queue) => state.take_cancel(consumer, queue),
             _ => None,
         }
     }

@@ -12,8 +12,9 @@ pub(crate) struct State {
     jobs: HashMap<String, VecDeque<Queued<JobRequest>>>,
     /// One queue per runner id, created by whichever comes first: publisher or consumer.
     events: HashMap<String, VecDeque<Queued<JobEvent>>>,
-    /// One queue per cancel subscriber, keyed by its consumer id; gone with the subscriber.
-    cancels: HashMap<u64, VecDeque<Queued<Cancel>>>,
+    /// One queue per cancel subscriber: named by the subscriber's id and kept while it is away
+    /// ([`crate::Bus::consume_cancels`]), or named after its consumer and gone with it.
+    cancels: HashMap<String, VecDeque<Queued<Cancel>>>,
     /// One queue per slot subscriber, likewise.
     slots: HashMap<u64, VecDeque<Queued<FreeSlots>>>,
     consumers: HashMap<u64, ConsumerState>,
@@ -33,6 +34,8 @@ struct ConsumerState {
     credit: Option<u32>,
     /// Unacked deliveries per label (jobs) or under the empty label (everything else).
     held: HashMap<String, u32>,
+    /// The cancel queue that goes when this consumer goes.
+    owned_cancel_queue: Option<String>,
 }
 
 struct Unacked {
@@ -44,7 +47,7 @@ struct Unacked {
 pub(crate) enum Message {
     Job(Box<JobRequest>),
     Event { runner: String, event: JobEvent },
-    Cancel { subscriber: u64, cancel: Cancel },
+    Cancel { queue: String, cancel: Cancel },
     Slots { subscriber: u64, slots: FreeSlots },
 }
 
@@ -106,10 +109,23 @@ impl State {
         self.add_consumer(None)
     }
 
-    pub fn add_cancel_subscriber(&mut self) -> u64 {
+    /// A subscriber of the cancel queue `name`, declaring it, or of a queue of its own that
+    /// goes with it. Returns the consumer id and the queue's name.
+    pub fn add_cancel_subscriber(&mut self, name: Option<&str>) -> (u64, String) {
         let id = self.add_consumer(None);
-        self.cancels.insert(id, VecDeque::new());
-        id
+        let queue = match name {
+            Some(name) => name.to_owned(),
+            None => {
+                // `#` cannot start a subscriber id the bus hands out, so no clash with a named one.
+                let queue = format!("#{id}");
+                if let Some(consumer) = self.consumers.get_mut(&id) {
+                    consumer.owned_cancel_queue = Some(queue.clone());
+                }
+                queue
+            }
+        };
+        self.cancels.entry(queue.clone()).or_default();
+        (id, queue)
     }
 
     pub fn add_slot_subscriber(&mut self) -> u64 {
@@ -120,7 +136,7 @@ impl State {
 
     fn add_consumer(&mut self, credit: Option<u32>) -> u64 {
         let id = self.next_id();
-        self.consumers.insert(id, ConsumerState { credit, held: HashMap::new() });
+        self.consumers.insert(id, ConsumerState { credit, held: HashMap::new(), owned_cancel_queue: None });
         id
     }
 
@@ -166,9 +182,9 @@ impl State {
         Some((self.record(consumer, message), queued))
     }
 
-    pub fn take_cancel(&mut self, consumer: u64) -> Option<(u64, Queued<Cancel>)> {
-        let queued = self.cancels.get_mut(&consumer)?.pop_front()?;
-        let message = Message::Cancel { subscriber: consumer, cancel: queued.payload.clone() };
+    pub fn take_cancel(&mut self, consumer: u64, queue: &str) -> Option<(u64, Queued<Cancel>)> {
+        let queued = self.cancels.get_mut(queue)?.pop_front()?;
+        let message = Message::Cancel { queue: queue.to_owned(), cancel: queued.payload.clone() };
         Some((self.record(consumer, message), queued))
     }
 
@@ -204,8 +220,9 @@ impl State {
 
     /// Forgets a consumer and queues what it held unacked again, in the order it got it.
     pub fn remove_consumer(&mut self, consumer: u64) {
-        self.consumers.remove(&consumer);
-        self.cancels.remove(&consumer);
+        if let Some(queue) = self.consumers.remove(&consumer).and_then(|c| c.owned_cancel_queue) {
+            self.cancels.remove(&queue);
+        }
         self.slots.remove(&consumer);
         let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(tag, _)| *tag).collect();
         for tag in tags.into_iter().rev() {
@@ -225,9 +242,9 @@ impl State {
             Message::Event { runner, event } => {
                 self.events.entry(runner).or_default().push_front(Queued { payload: event, redelivered: true });
             }
-            Message::Cancel { subscriber, cancel } => {
-                // A fanout copy belongs to its subscriber alone; gone with it.
-                if let Some(queue) = self.cancels.get_mut(&subscriber) {
+            Message::Cancel { queue, cancel } => {
+                // A fanout copy belongs to its subscriber's queue alone; gone with it.
+                if let Some(queue) = self.cancels.get_mut(&queue) {
                     queue.push_front(Queued { payload: cancel, redelivered: true });
                 }
             }
