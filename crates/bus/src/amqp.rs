@@ -7,6 +7,25 @@
 //! consumers subscribe again, and what a consumer had not acked is delivered again by the
 //! broker. When the broker stays away for the whole budget, calls fail with
 //! [`BusError::Unavailable`].
+//!
+//! A daemon builds it from its settings and maps the two setup errors to exit codes:
+//! ```no_run
+//! # async fn daemon() -> u8 {
+//! use bus::{AmqpBus, AmqpSettings, BusError};
+//!
+//! let settings = match AmqpSettings::from_env() {
+//!     Ok(settings) => AmqpSettings { connection_name: "orchestrator host-1".into(), ..settings },
+//!     Err(_) => return 2, // SOLSTICE_AMQP_URL missing or not an AMQP URL
+//! };
+//! let bus = match AmqpBus::connect(settings).await {
+//!     Ok(bus) => bus,
+//!     Err(error) if error.is_unavailable() => return 3,
+//!     Err(_) => return 2,
+//! };
+//! # 0 }
+//! ```
+//! Later calls can fail with [`BusError::Unavailable`] too (the broker went away for longer
+//! than the budget): exit 3 as well, and let the service manager start the daemon again.
 
 mod consumer;
 mod link;
