@@ -168,6 +168,9 @@ pub struct StepCommand {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Template>,
     pub kind: StepKind,
+    /// The `uses:` reference as written (`actions/checkout@v4`), for the display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses: Option<String>,
     /// `with:` (used by `checkout`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub with: BTreeMap<String, Template>,
@@ -198,6 +201,7 @@ impl StepCommand {
             id: id.into(),
             name: None,
             kind: StepKind::Run,
+            uses: None,
             with: BTreeMap::new(),
             run: Some(script),
             shell: None,

@@ -230,7 +230,8 @@ pub(crate) fn fallback_name(step: &StepCommand) -> String {
         }
     }
     match step.kind {
-        StepKind::Checkout => "Run actions/checkout".to_owned(),
+        // GitHub names an action step after its reference: `Run actions/checkout@v4`.
+        StepKind::Checkout => format!("Run {}", step.uses.as_deref().unwrap_or("actions/checkout")),
         StepKind::Run => match &step.run {
             Some(template) => run_name(&template_source(template)),
             None => format!("Run {}", step.id),

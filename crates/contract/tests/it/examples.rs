@@ -51,6 +51,7 @@ pub fn job_request() -> JobRequest {
     };
     let mut checkout = StepCommand::run(0, "__actions_checkout", Template::literal(""));
     checkout.kind = StepKind::Checkout;
+    checkout.uses = Some("actions/checkout@v4".into());
     checkout.run = None;
     checkout.with.insert("fetch-depth".into(), Template::literal(1));
     let mut version =

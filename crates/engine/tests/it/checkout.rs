@@ -64,7 +64,7 @@ async fn the_workspace_arrives_through_the_control_channel() {
     send_tar(&running, 0, &tar_of(&[("README", "hello\n"), ("dir/nested", "deep\n")])).await;
     let job = running.finish().await;
     assert_eq!(job.result(), Outcome::Success);
-    assert_eq!(job.started_name(0).as_deref(), Some("Run actions/checkout"));
+    assert_eq!(job.started_name(0).as_deref(), Some("Run actions/checkout@v4"));
     assert_eq!(job.output(1), ["hello", "deep"]);
 }
 

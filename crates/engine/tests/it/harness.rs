@@ -34,6 +34,7 @@ pub fn run_expr(index: u32, expr: &str) -> StepCommand {
 pub fn checkout(index: u32) -> StepCommand {
     let mut step = StepCommand::run(index, "__actions_checkout", Template::literal(""));
     step.kind = StepKind::Checkout;
+    step.uses = Some("actions/checkout@v4".into());
     step.run = None;
     step
 }

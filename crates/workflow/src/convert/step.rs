@@ -68,6 +68,7 @@ pub(super) fn steps(job: &str, node: &Node, unsupported: &mut Vec<(Pos, String)>
             generated_base = identifier::action_base(&action);
             if is_checkout(&action) {
                 step.kind = StepKind::Checkout;
+                step.uses = Some(action.clone());
                 step.with = item.get("with").map(|w| super::templates(w, sink)).unwrap_or_default();
             } else {
                 let which = match item.get("name").and_then(Node::as_str).filter(|n| !n.contains("${{")) {
