@@ -112,9 +112,17 @@ async fn probe(qemu: &Path, scratch: &Path) -> Accel {
         return Accel::Tcg;
     }
     let log = scratch.join(format!("accel-probe-{}.log", std::process::id()));
+    let said = log.with_extension("err");
     let started = Instant::now();
-    let works = probe_with(qemu, &log).await;
+    let works = probe_with(qemu, &log, &said).await.map_err(|why| {
+        let said = std::fs::read_to_string(&said).unwrap_or_default();
+        match said.lines().map(str::trim).rfind(|line| !line.is_empty()) {
+            Some(last) => format!("{why}: {last}"),
+            None => why,
+        }
+    });
     let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&said);
     match works {
         Ok(()) => {
             tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "KVM works: using it");
@@ -127,7 +135,8 @@ async fn probe(qemu: &Path, scratch: &Path) -> Accel {
     }
 }
 
-async fn probe_with(qemu: &Path, log: &PathBuf) -> Result<(), String> {
+async fn probe_with(qemu: &Path, log: &PathBuf, said: &Path) -> Result<(), String> {
+    let said = std::fs::File::create(said).map_err(|error| format!("cannot create {}: {error}", said.display()))?;
     let mut command = confined(qemu, None);
     command
         .args(["-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "64"])
@@ -135,7 +144,7 @@ async fn probe_with(qemu: &Path, log: &PathBuf) -> Result<(), String> {
         .arg(format!("file,id=dbg,path={}", crate::qemu::option_path(log)?))
         .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(said);
     let mut child = command.spawn().map_err(|error| format!("cannot start {}: {error}", qemu.display()))?;
     let deadline = Instant::now() + PROBE_DEADLINE;
     let mut tick = tokio::time::interval(Duration::from_millis(20));

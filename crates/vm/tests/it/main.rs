@@ -18,6 +18,7 @@
 mod boot;
 mod jobs;
 mod leftovers;
+mod through_orchestrator;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
