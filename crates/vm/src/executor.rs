@@ -298,13 +298,14 @@ impl JobRun {
                 Err(error) => return self.fail(JobResult::Failure, format!("failed to {}", chain(&error))).await,
             };
             tracing::info!(accel = accel.as_str(), try_ = tries, dir = %vm.dir().display(), "booting");
-            let boot = async {
-                vm.launch(&spec).await?;
-                vm.wait_ready(&spec).await
-            };
-            let outcome = tokio::select! {
-                outcome = boot => Ok(outcome),
-                stop = stop_during_boot(&mut self.control, &mut self.kill, &mut pending) => Err(stop),
+            // Launching takes well under a second and is not raced: a future dropped halfway
+            // would leave children killed but not reaped. The wait for SSH holds no process.
+            let outcome = match vm.launch(&spec).await {
+                Err(error) => Ok(Err(error)),
+                Ok(()) => tokio::select! {
+                    outcome = vm.wait_ready(&spec) => Ok(outcome),
+                    stop = stop_during_boot(&mut self.control, &mut self.kill, &mut pending) => Err(stop),
+                },
             };
             match outcome {
                 Ok(Ok(session)) => {

@@ -16,12 +16,15 @@ use crate::process::{ToolError, confined, describe, kill_and_reap, reap_within, 
 use crate::qemu::{QemuSpec, arguments, system_powerdown};
 use crate::seed::{SeedData, SeedError};
 use crate::serial::{SerialWatch, tail};
-use crate::ssh::{JobKey, Session, SshError};
+use crate::ssh::{JobKey, Session};
 use crate::tools::Tools;
 
 /// The pid of the process that owns a VM directory; a later orchestrator reconciles the
 /// directories whose owner is gone.
 pub(crate) const OWNER_FILE: &str = "owner.pid";
+
+/// The longest path a unix socket can have (`sun_path` less its NUL, on Linux).
+const UNIX_PATH_MAX: usize = 107;
 
 /// How often the boot wait looks at QEMU, the serial log and SSH.
 const POLL: Duration = Duration::from_millis(200);
@@ -55,8 +58,8 @@ pub enum BootError {
     Overlay(#[source] ToolError),
     #[error("write the seed")]
     Seed(#[source] SeedError),
-    #[error("generate the job's SSH key")]
-    Key(#[source] SshError),
+    #[error("use {path} as a unix socket: longer than {UNIX_PATH_MAX} bytes; use a shorter state dir")]
+    SocketPath { path: PathBuf },
     #[error(transparent)]
     Network(#[from] NetworkError),
     #[error("build the QEMU command line: {0}")]
@@ -89,6 +92,11 @@ pub(crate) struct Vm {
 impl Vm {
     /// Creates the VM's directory, mode 0711: passt, which drops to `nobody`, must traverse it.
     pub(crate) fn create(dir: PathBuf) -> Result<Vm, BootError> {
+        // The longest socket path under the directory is passt's.
+        let longest = dir.join("net").join("passt.sock");
+        if longest.as_os_str().len() > UNIX_PATH_MAX {
+            return Err(BootError::SocketPath { path: longest });
+        }
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o711);
