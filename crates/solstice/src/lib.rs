@@ -12,5 +12,8 @@ mod plan;
 mod printer;
 mod results;
 mod stage;
+mod vm_host;
+
+pub use vm_host::VmHostError;
 
 pub use printer::Printer;

@@ -22,6 +22,8 @@ struct JobView {
     /// The step whose `===` line was printed last.
     current_step: Option<u32>,
     step_names: BTreeMap<u32, String>,
+    /// When the job's VM started booting, for the boot time on `vm ready`.
+    vm_booting_at: Option<contract::Timestamp>,
 }
 
 impl<W: Write> Printer<W> {
@@ -53,7 +55,7 @@ impl<W: Write> Printer<W> {
             tracing::warn!(job_id = %event.job_id, after = view.last_seq, got = event.seq, "events are missing");
         }
         view.last_seq = event.seq;
-        let lines = view.render(&event.event);
+        let lines = view.render(event);
         for line in lines {
             writeln!(self.out, "[{}] {line}", view.name)?;
         }
@@ -62,9 +64,26 @@ impl<W: Write> Printer<W> {
 }
 
 impl JobView {
-    fn render(&mut self, event: &Event) -> Vec<String> {
+    fn render(&mut self, job_event: &JobEvent) -> Vec<String> {
         let mut lines = Vec::new();
-        match event {
+        match &job_event.event {
+            Event::VmBooting { label } => {
+                // The VM is the first part of setting up the job, as a runner machine is on GitHub.
+                if !self.setup_started {
+                    self.setup_started = true;
+                    lines.push("=== Set up job".to_owned());
+                }
+                self.vm_booting_at = Some(job_event.at);
+                let (job, attempt) = (job_event.job_id, job_event.attempt);
+                lines.push(format!("vm booting {label} (job {job}, attempt {attempt})"));
+            }
+            Event::VmReady { label } => match self.vm_booting_at {
+                Some(booting) => {
+                    let seconds = (job_event.at - booting).as_seconds_f64();
+                    lines.push(format!("vm ready {label} after {seconds:.1} s"));
+                }
+                None => lines.push(format!("vm ready {label}")),
+            },
             Event::StepStarted { index, name } => {
                 self.step_names.insert(*index, name.clone());
                 self.current_step = Some(*index);
@@ -109,12 +128,7 @@ impl JobView {
                     lines.extend(error.lines().map(|line| format!("error: {line}")));
                 }
             }
-            Event::Accepted { .. }
-            | Event::VmBooting { .. }
-            | Event::VmReady { .. }
-            | Event::Heartbeat
-            | Event::CheckoutRequested { .. }
-            | Event::Unknown => {}
+            Event::Accepted { .. } | Event::Heartbeat | Event::CheckoutRequested { .. } | Event::Unknown => {}
         }
         lines
     }
@@ -232,5 +246,31 @@ mod tests {
 [build (linux, 1)] error: twice
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn vm_progress_opens_the_setup_section_and_names_the_job() {
+        let job = Ulid::from_string("01KAQZ5X0V7Z3Y8N6T4R2M1P9C").unwrap();
+        let mut printer = Printer::new(Vec::new());
+        printer.add_job(job, "hello (plain)");
+        let booting = event(job, 1, Event::VmBooting { label: "linux-test".into() });
+        let mut ready = event(job, 2, Event::VmReady { label: "linux-test".into() });
+        ready.at = booting.at + time_delta(8_250);
+        let setup = event(job, 3, Event::Log { section: Section::Setup, first_line: 1, lines: vec!["agent".into()] });
+        for e in [booting, ready, setup] {
+            printer.print(&e).unwrap();
+        }
+        let text = String::from_utf8(printer.out).unwrap();
+        let expected = "\
+[hello (plain)] === Set up job
+[hello (plain)] vm booting linux-test (job 01KAQZ5X0V7Z3Y8N6T4R2M1P9C, attempt 1)
+[hello (plain)] vm ready linux-test after 8.2 s
+[hello (plain)] agent
+";
+        assert_eq!(text, expected);
+    }
+
+    fn time_delta(millis: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(millis)
     }
 }

@@ -39,6 +39,7 @@ use crate::plan::{ExpandError, Plan, RUNNER_ID};
 use crate::printer::Printer;
 use crate::results::{self, JobOutcome};
 use crate::stage::{Runner, StageError};
+use crate::vm_host::{self, VmHostError};
 
 /// Exit codes (ARCHITECTURE.md, brief §3.7).
 pub mod exit {
@@ -82,8 +83,8 @@ pub enum RunError {
     Inputs(#[source] InputError),
     #[error("--job {job}: {file} has no such job (jobs: {known})")]
     UnknownJob { job: String, file: String, known: String },
-    #[error("the qemu executor is not built yet; use --executor local")]
-    QemuNotBuilt,
+    #[error(transparent)]
+    VmHost(#[from] VmHostError),
     #[error(transparent)]
     AgentNotFound(#[from] AgentNotFound),
     #[error("generate the bus key")]
@@ -106,7 +107,8 @@ impl RunError {
             | RunError::EventNotObject { .. }
             | RunError::Inputs(_)
             | RunError::UnknownJob { .. } => exit::BAD_INPUT,
-            RunError::QemuNotBuilt | RunError::AgentNotFound(_) | RunError::BusKey(_) => exit::DEPENDENCY_MISSING,
+            RunError::VmHost(error) => error.exit_code(),
+            RunError::AgentNotFound(_) | RunError::BusKey(_) => exit::DEPENDENCY_MISSING,
             RunError::Bus(_) | RunError::Stdout(_) => exit::JOB_FAILED,
         }
     }
@@ -195,27 +197,36 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RunError> {
         matrix_filter: args.matrix.clone(),
         workflow,
     };
-    preflight(&plan)?;
+    let labels = preflight(&plan)?;
 
-    let agent = match args.executor {
-        ExecutorKind::Qemu => return Err(RunError::QemuNotBuilt),
-        ExecutorKind::Local => {
-            tracing::warn!("the local executor runs every step directly on this machine as you: no isolation at all");
-            locate_agent(std::env::var_os("SOLSTICE_AGENT_DIR").as_deref().map(Path::new))?
-        }
-    };
-    let mut executor = LocalExecutorConfig::new(agent);
-    executor.work_root = std::env::var_os("SOLSTICE_STATE_DIR").map(|dir| PathBuf::from(dir).join("work"));
     let mut config = OrchestratorConfig::new(RUNNER_ID, key);
     config.workspace = Some(WorkspaceSource {
         root: repo.root.clone(),
         repository: repo.remote_repository.clone(),
         exclude: repo.ignored.clone(),
     });
+    match args.executor {
+        ExecutorKind::Qemu => run_on(vm_host::qemu_executor(&labels)?, config, &plan, &selected).await,
+        ExecutorKind::Local => {
+            tracing::warn!("the local executor runs every step directly on this machine as you: no isolation at all");
+            let agent = locate_agent(std::env::var_os("SOLSTICE_AGENT_DIR").as_deref().map(Path::new))?;
+            let mut executor = LocalExecutorConfig::new(agent);
+            executor.work_root = std::env::var_os("SOLSTICE_STATE_DIR").map(|dir| PathBuf::from(dir).join("work"));
+            run_on(LocalExecutor::new(executor), config, &plan, &selected).await
+        }
+    }
+}
 
+/// Runs the selected jobs through an in-process bus and an orchestrator on `executor`.
+async fn run_on<E: orchestrator::Executor>(
+    executor: E,
+    config: OrchestratorConfig,
+    plan: &Plan,
+    selected: &[String],
+) -> Result<RunOutcome, RunError> {
     let bus = InProcessBus::new();
     let events = bus.consume_events(RUNNER_ID).await?;
-    let orchestrator = Orchestrator::start(bus.clone(), LocalExecutor::new(executor), config).await?;
+    let orchestrator = Orchestrator::start(bus.clone(), executor, config).await?;
     let runner = Runner {
         bus,
         orchestrator,
@@ -224,7 +235,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RunError> {
         interrupts: watch_ctrl_c(),
         interrupted: false,
     };
-    run_jobs(&plan, &selected, runner).await
+    run_jobs(plan, selected, runner).await
 }
 
 /// `github.event`: the `--event-file` payload, or what a local run can honestly say (an empty
@@ -254,7 +265,8 @@ fn select_jobs(all: &[String], only: Option<&str>, file: &str) -> Result<Vec<Str
 /// Expands every job before anything runs, so a broken job fails the run before a step of
 /// another job ran. A job that needs others is expanded with those taken as successful without
 /// outputs: its errors count only at its turn, when the real `needs` may make them go away.
-fn preflight(plan: &Plan) -> Result<(), RunError> {
+/// Returns the `runs-on` labels of the jobs it could expand, so the executor can check them.
+fn preflight(plan: &Plan) -> Result<Vec<String>, RunError> {
     let workflow = &plan.workflow;
     let mut expanded = Vec::new();
     let mut all_static = true;
@@ -274,7 +286,10 @@ fn preflight(plan: &Plan) -> Result<(), RunError> {
     {
         return Err(RunError::UnknownMatrixKey { file: workflow.file().to_owned(), key: key.clone() });
     }
-    Ok(())
+    let mut labels: Vec<String> = expanded.into_iter().map(|request| request.route_label).collect();
+    labels.sort();
+    labels.dedup();
+    Ok(labels)
 }
 
 async fn run_jobs<B: Bus, E: orchestrator::Executor, W: Write>(

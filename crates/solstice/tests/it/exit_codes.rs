@@ -57,18 +57,40 @@ fn a_malformed_key_value_is_a_usage_error() {
 }
 
 #[test]
-fn qemu_is_the_default_and_is_not_built_yet() {
+fn qemu_is_the_default_and_a_missing_image_is_a_missing_dependency() {
+    // The state dir is the project's own (`solstice_in`), so no image is there.
     let dir = project(WORKFLOW);
     let output = solstice(dir.path(), &["workflow.yml"], &[]);
     assert_exit(&output, 3);
-    assert!(text(&output.stderr).contains("the qemu executor is not built yet; use --executor local"));
-    assert!(!text(&output.stderr).contains("no isolation"), "no fallback to local");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("image linux-test is not on this host"), "{stderr}");
+    assert!(stderr.contains("images/build-test-image.sh"), "says how to build it: {stderr}");
+    assert!(!stderr.contains("no isolation"), "no fallback to local: {stderr}");
+    assert!(output.stdout.is_empty(), "nothing ran");
 
     let output = solstice(dir.path(), &["workflow.yml"], &[("SOLSTICE_EXECUTOR", "qemu")]);
     assert_exit(&output, 3);
     // The flag wins over the environment.
     let output = solstice(dir.path(), &["--executor", "qemu", "workflow.yml"], &[("SOLSTICE_EXECUTOR", "local")]);
     assert_exit(&output, 3);
+    assert!(!text(&output.stderr).contains("no isolation"));
+}
+
+#[test]
+fn a_label_the_catalog_does_not_have_is_bad_input_for_qemu() {
+    let dir = project(&WORKFLOW.replace("linux-test", "ubuntu-latest"));
+    let output = solstice(dir.path(), &["workflow.yml"], &[]);
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("ubuntu-latest") && stderr.contains("linux-test"), "{stderr}");
+}
+
+#[test]
+fn a_bad_accelerator_setting_is_bad_input() {
+    let dir = project(WORKFLOW);
+    let output = solstice(dir.path(), &["workflow.yml"], &[("SOLSTICE_ACCEL", "hvf")]);
+    assert_exit(&output, 2);
+    assert!(text(&output.stderr).contains("SOLSTICE_ACCEL"), "{}", text(&output.stderr));
 }
 
 #[test]
