@@ -5,6 +5,7 @@
 mod exit_codes;
 mod inputs;
 mod job_log;
+mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
