@@ -1,5 +1,5 @@
 //! The durable state of orchestrators and forge runners (brief §3.2, §3.5), behind one trait
-//! with a PostgreSQL and a SQLite implementation.
+//! implemented once (`sql`) for PostgreSQL and SQLite, which differ only in a small `Dialect`.
 //!
 //! What it keeps:
 //! - **jobs and attempts**: a job is an ordered list of attempts; each attempt is owned by one
@@ -32,6 +32,7 @@ mod migrations;
 mod model;
 mod postgres;
 mod row;
+mod sql;
 mod sqlite;
 
 use std::fmt;
@@ -64,8 +65,8 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// The store seam: one implementation per database, both passing the same behavioural suite
-/// (`tests/it`). Methods are grouped by what they keep, in the order of the module docs.
+/// The store seam: one implementation, generic over the database, passing the same behavioural
+/// suite (`tests/it`) on PostgreSQL and on SQLite. Methods are grouped by what they keep, in the order of the module docs.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     /// Records attempt `request.attempt` of job `request.job_id`, queued and owned by
