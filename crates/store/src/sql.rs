@@ -87,7 +87,7 @@ impl<D: Dialect> SqlStore<D> {
 impl<D: Dialect> Store for SqlStore<D>
 where
     // The types the queries bind and read. Rust does not carry bounds like these from a trait to
-    // its users, so both impl blocks below spell them out.
+    // its users (they hold for both drivers), so the helpers' impl below repeats them.
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'s> &'s str: ColumnIndex<<D::Db as Database>::Row>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
@@ -586,8 +586,7 @@ where
 /// The queries `Store` methods share, and the reading of rows into `row`'s types.
 impl<D: Dialect> SqlStore<D>
 where
-    // The types the queries bind and read. Rust does not carry bounds like these from a trait to
-    // its users, so both impl blocks below spell them out.
+    // The same bounds as on the `Store` impl above.
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'s> &'s str: ColumnIndex<<D::Db as Database>::Row>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
