@@ -1,0 +1,269 @@
+//! `bench`: measures what docs/performance.md reports against the targets of brief §7 and prints
+//! the figures. Not a test: it asserts nothing, and every measurement is bounded in time.
+//!
+//! - `disk` (P5): a qcow2 overlay on a sparse 1 GB and 20 GB base, as the qemu executor makes one
+//!   per job (`qemu-img create -f qcow2 -F <fmt> -b BASE OVERLAY`), N times each: p50 and max.
+//! - `local`: `solstice run --executor local` of a one-step job, N times: wall time p50 and max.
+//! - `throughput` (P4): a step printing `--lines` numbered 100-byte lines through the local
+//!   executor; lines/s and MB/s as `solstice run` prints them, every line checked in order
+//!   (zero loss), against the same generator read straight through a pipe (the raw rate).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", about = "Print Solstice CI's performance figures (docs/performance.md)")]
+struct Args {
+    /// What to measure; all of it by default.
+    #[arg(value_enum)]
+    only: Vec<Measure>,
+    /// Repetitions for `disk` and `local`.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Lines the `throughput` step prints (100 bytes each: 2,000,000 is 200 MB).
+    #[arg(long, default_value_t = 2_000_000)]
+    lines: u64,
+    /// The `solstice` binary; default: beside this one.
+    #[arg(long)]
+    solstice: Option<PathBuf>,
+    /// Give up on one `solstice run` after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Measure {
+    Disk,
+    Local,
+    Throughput,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let all = args.only.is_empty();
+    let wants = |m: Measure| all || args.only.contains(&m);
+    let solstice = match &args.solstice {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("solstice"),
+    };
+    if wants(Measure::Disk) {
+        disk(args.runs)?;
+    }
+    if wants(Measure::Local) {
+        local(&solstice, args.runs.min(10), Duration::from_secs(args.timeout_secs))?;
+    }
+    if wants(Measure::Throughput) {
+        throughput(&solstice, args.lines, Duration::from_secs(args.timeout_secs))?;
+    }
+    Ok(())
+}
+
+/// P5: per-job disk preparation.
+fn disk(runs: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!("P5 per-job disk (qcow2 overlay), {runs} runs each, target <= 50 ms");
+    for format in ["qcow2", "raw"] {
+        for size in ["1G", "20G"] {
+            let base = dir.path().join(format!("base-{size}.{format}"));
+            run(Command::new("qemu-img").args(["create", "-q", "-f", format]).arg(&base).arg(size))?;
+            let mut times = Vec::with_capacity(runs);
+            for i in 0..runs {
+                let overlay = dir.path().join(format!("overlay-{format}-{size}-{i}.qcow2"));
+                let started = Instant::now();
+                run(Command::new("qemu-img")
+                    .args(["create", "-q", "-f", "qcow2", "-F", format, "-b"])
+                    .arg(&base)
+                    .arg(&overlay))?;
+                times.push(started.elapsed());
+            }
+            let (p50, max) = p50_max(&mut times);
+            println!("  {size:>3} {format:<5} base: p50 {:6.1} ms  max {:6.1} ms", ms(p50), ms(max));
+        }
+    }
+    Ok(())
+}
+
+/// The wall time of a trivial job through the local executor.
+fn local(solstice: &Path, runs: usize, timeout: Duration) -> Result<()> {
+    let project = Project::new("      - run: 'true'\n")?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let result = project.run(solstice, timeout, |_| {})?;
+        if !result.success {
+            bail!("the trivial job failed: {}", result.stderr);
+        }
+        times.push(started.elapsed());
+    }
+    let (p50, max) = p50_max(&mut times);
+    println!(
+        "solstice run --executor local, one trivial job, {runs} runs: p50 {:.0} ms  max {:.0} ms",
+        ms(p50),
+        ms(max)
+    );
+    Ok(())
+}
+
+/// P4: step output delivered with zero loss, against the raw rate of the same generator.
+fn throughput(solstice: &Path, lines: u64, timeout: Duration) -> Result<()> {
+    let bytes = lines as f64 * 100.0;
+    let generator = generator(lines);
+
+    let started = Instant::now();
+    let mut raw = Command::new("sh").args(["-c", &generator]).stdout(Stdio::piped()).spawn()?;
+    let mut check = Sequence::default();
+    for line in BufReader::new(raw.stdout.take().context("no stdout")?).lines() {
+        check.line(&line?);
+    }
+    raw.wait()?;
+    let raw_secs = started.elapsed().as_secs_f64();
+    check.finish(lines).context("the raw generator")?;
+
+    let project = Project::new(&format!("      - run: {generator}\n"))?;
+    let mut check = Sequence::default();
+    let mut first: Option<Instant> = None;
+    let mut last = Instant::now();
+    let result = project.run(solstice, timeout, |line| {
+        if let Some(text) = line.strip_prefix("[t] ")
+            && text.len() == 99
+            && text.as_bytes()[..9].iter().all(u8::is_ascii_digit)
+        {
+            first.get_or_insert_with(Instant::now);
+            last = Instant::now();
+            check.line(text);
+        }
+    })?;
+    if !result.success {
+        bail!("the throughput job failed: {}", result.stderr);
+    }
+    check.finish(lines).context("solstice run --executor local")?;
+    let secs = first.map(|f| last.duration_since(f).as_secs_f64()).unwrap_or(f64::NAN);
+    println!("P4 step output through the local executor, {lines} lines of 100 bytes ({:.0} MB):", bytes / 1e6);
+    println!("  raw pipe:        {:9.0} lines/s {:7.1} MB/s", lines as f64 / raw_secs, bytes / raw_secs / 1e6);
+    println!(
+        "  solstice run:    {:9.0} lines/s {:7.1} MB/s  ({:.2} of raw; zero loss, in order; job wall {:.1} s)",
+        lines as f64 / secs,
+        bytes / secs / 1e6,
+        raw_secs / secs,
+        result.wall.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A shell command printing `lines` lines: a 9-digit number, a space and 89 `x`, 100 bytes each.
+fn generator(lines: u64) -> String {
+    format!(
+        "awk 'BEGIN {{ p = sprintf(\"%89s\", \"\"); gsub(/ /, \"x\", p); for (i = 1; i <= {lines}; i++) printf \"%09d %s\\n\", i, p }}'"
+    )
+}
+
+/// Checks that numbered lines arrive complete and in order.
+#[derive(Default)]
+struct Sequence {
+    next: u64,
+    bad: u64,
+}
+
+impl Sequence {
+    fn line(&mut self, text: &str) {
+        self.next += 1;
+        if text.get(..9).and_then(|n| n.parse::<u64>().ok()) != Some(self.next) || text.len() != 99 {
+            self.bad += 1;
+        }
+    }
+
+    fn finish(&self, expected: u64) -> Result<()> {
+        if self.next != expected || self.bad != 0 {
+            bail!("lost or reordered output: {} lines seen of {expected}, {} out of place", self.next, self.bad);
+        }
+        Ok(())
+    }
+}
+
+/// A project directory outside any git tree with a one-job workflow.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+struct Finished {
+    success: bool,
+    wall: Duration,
+    stderr: String,
+}
+
+impl Project {
+    fn new(steps: &str) -> Result<Project> {
+        let dir = tempfile::tempdir()?;
+        let workflow = format!("on: push\njobs:\n  t:\n    runs-on: linux-test\n    steps:\n{steps}");
+        std::fs::write(dir.path().join("workflow.yml"), workflow)?;
+        Ok(Project { dir })
+    }
+
+    /// `solstice run --executor local workflow.yml`, each stdout line to `on_line`; killed
+    /// after `timeout`.
+    fn run(&self, solstice: &Path, timeout: Duration, mut on_line: impl FnMut(&str)) -> Result<Finished> {
+        let started = Instant::now();
+        let mut child = Command::new(solstice)
+            .args(["run", "--executor", "local", "workflow.yml"])
+            .current_dir(self.dir.path())
+            .env("SOLSTICE_STATE_DIR", self.dir.path().join("state"))
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {}", solstice.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut stderr = child.stderr.take().context("no stderr")?;
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        // A watchdog kills the run at the deadline; the reader then sees EOF.
+        let (done, finished) = mpsc::channel::<()>();
+        let pid = child.id();
+        let watchdog = std::thread::spawn(move || {
+            if finished.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            }
+        });
+        for line in BufReader::new(stdout).lines() {
+            on_line(&line?);
+        }
+        let status = child.wait()?;
+        let _ = done.send(());
+        let _ = watchdog.join();
+        let wall = started.elapsed();
+        let stderr = errors.join().unwrap_or_default();
+        if wall >= timeout {
+            bail!("solstice run did not finish within {} s", timeout.as_secs());
+        }
+        Ok(Finished { success: status.success(), wall, stderr })
+    }
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let output = command.output().with_context(|| format!("start {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+fn p50_max(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort();
+    let p50 = times.get(times.len() / 2).copied().unwrap_or_default();
+    let max = times.last().copied().unwrap_or_default();
+    (p50, max)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
