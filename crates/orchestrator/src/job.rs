@@ -2,7 +2,7 @@
 //! answer checkouts, forward cancels, beat the heart, and make sure exactly one `job_finished`
 //! goes out whatever the agent does.
 
-use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bus::Bus;
 use contract::{ControlMessage, Event, JobRequest, JobResult};
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::checkout::stream_checkout;
+use crate::durable;
 use crate::executor::{AgentOutput, Executor, JobHandle, JobStart};
 use crate::orchestrator::Inner;
 use crate::registry::Admission;
@@ -20,31 +21,50 @@ const QUOTE_LIMIT: usize = 200;
 
 pub(crate) async fn run<B: Bus, E: Executor>(inner: &Inner<B, E>, request: JobRequest) -> JobResult {
     let (job_id, attempt) = (request.job_id, request.attempt);
-    let mut seq = Sequencer::new(inner.bus.clone(), request.origin.runner_id.clone(), job_id, attempt);
+    let store = inner.durable.as_ref().map(|durable| durable.store.clone());
+    let mut seq = Sequencer::new(inner.bus.clone(), store, request.origin.runner_id.clone(), job_id, attempt);
     seq.emit(Event::Accepted { orchestrator: inner.config.id.clone() }).await;
 
     let admission = inner.registry().admit(job_id, attempt);
     let result = match admission {
         Admission::Run(cancels) => drive(inner, request, &mut seq, cancels).await,
         Admission::Cancelled(reason) => {
-            finish(&mut seq, JobResult::Cancelled, format!("cancelled before it started: {reason}")).await
+            finish(inner, &mut seq, JobResult::Cancelled, format!("cancelled before it started: {reason}")).await
         }
         Admission::AlreadyStarted => {
             let text = format!(
                 "attempt {attempt} of this job already started on orchestrator {} and cannot be resumed; re-run the job",
                 inner.config.id
             );
-            return finish(&mut seq, JobResult::Failure, text).await;
+            return finish(inner, &mut seq, JobResult::Failure, text).await;
         }
     };
     inner.registry().release(job_id);
+    if let Some((result, error)) = seq.outcome() {
+        durable::record_finish(inner, job_id, attempt, *result, error.as_deref()).await;
+    }
     result
 }
 
-async fn finish<B: Bus>(seq: &mut Sequencer<B>, result: JobResult, error: String) -> JobResult {
+/// The orchestrator ends the job itself. The store learns of it when [`run`] returns.
+async fn finish<B: Bus, E>(
+    _inner: &Inner<B, E>,
+    seq: &mut Sequencer<B>,
+    result: JobResult,
+    error: String,
+) -> JobResult {
     tracing::warn!(result = result.as_str(), %error, "job finished by the orchestrator");
-    seq.emit(Event::JobFinished { result, outputs: BTreeMap::new(), error: Some(error) }).await;
+    seq.emit(Event::JobFinished { result, outputs: Default::default(), error: Some(error) }).await;
     result
+}
+
+/// The job's time limit: its `timeout-minutes` when that is a literal number, else the default.
+fn job_time(request: &JobRequest, default: Duration) -> Duration {
+    let literal = request.timeout_minutes.as_ref().and_then(|t| t.as_literal()).and_then(|v| v.as_f64());
+    match literal {
+        Some(minutes) if minutes.is_finite() && minutes > 0.0 => Duration::from_secs_f64(minutes * 60.0),
+        _ => default,
+    }
 }
 
 /// What the job loop learned.
@@ -67,10 +87,12 @@ async fn drive<B: Bus, E: Executor>(
     mut cancels: mpsc::UnboundedReceiver<String>,
 ) -> JobResult {
     let config = &inner.config;
+    let limit = job_time(&request, config.default_job_time);
+    let mut time_limit = Some(Instant::now() + limit + config.job_time_grace);
     let start = JobStart { request, bus_key: config.bus_key.to_base64() };
     let mut handle = match inner.executor.start(start).await {
         Ok(handle) => handle,
-        Err(error) => return finish(seq, JobResult::Failure, format!("failed to {}", chain(&error))).await,
+        Err(error) => return finish(inner, seq, JobResult::Failure, format!("failed to {}", chain(&error))).await,
     };
 
     let mut watch = Watch::default();
@@ -96,6 +118,16 @@ async fn drive<B: Bus, E: Executor>(
                 tokio::spawn(async move { control.send(message).await });
                 watch.cancel_reason = Some(reason);
                 watch.deadline.get_or_insert(Instant::now() + config.cancel_grace);
+            }
+            _ = sleep_until(time_limit), if !seq.finished() => {
+                time_limit = None;
+                tracing::warn!(limit_secs = limit.as_secs(), "the job ran past its time limit; killing the agent");
+                watch.problem.get_or_insert(format!(
+                    "the job exceeded its time limit of {} and the agent did not end it",
+                    minutes(limit)
+                ));
+                watch.killed = true;
+                handle.kill();
             }
             _ = sleep_until(deadline) => {
                 watch.killed = true;
@@ -125,7 +157,7 @@ async fn drive<B: Bus, E: Executor>(
         }
     }
     let result = if watch.cancel_reason.is_some() { JobResult::Cancelled } else { JobResult::Failure };
-    finish(seq, result, text).await
+    finish(inner, seq, result, text).await
 }
 
 async fn on_output<B: Bus, E: Executor>(
@@ -164,6 +196,11 @@ async fn on_output<B: Bus, E: Executor>(
         }
         AgentOutput::Exited { .. } => {}
     }
+}
+
+fn minutes(limit: Duration) -> String {
+    let secs = limit.as_secs_f64();
+    if secs < 60.0 { format!("{secs:.1} s") } else { format!("{:.0} min", secs / 60.0) }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -15,6 +15,7 @@
 //! cancel) and, on Linux, gets `PR_SET_PDEATHSIG` so it never outlives the orchestrator.
 
 mod checkout;
+mod durable;
 mod executor;
 mod job;
 mod orchestrator;
@@ -22,6 +23,7 @@ mod registry;
 mod sequencer;
 
 pub use checkout::{RAW_CHUNK_BYTES, WorkspaceSource, stream_checkout};
+pub use durable::{Durability, RESTARTED, StartError};
 pub use executor::{
     AGENT_NAME, AgentNotFound, AgentOutput, Executor, ExecutorError, HOST_TARGET, JobHandle, JobStart, LocalExecutor,
     LocalExecutorConfig, locate_agent,

@@ -47,6 +47,10 @@ impl Registry {
         self.running.remove(&job_id);
     }
 
+    pub fn is_running(&self, job_id: Ulid, attempt: u32) -> bool {
+        self.running.get(&job_id).is_some_and(|running| running.attempt == attempt)
+    }
+
     pub fn is_tombstoned(&self, job_id: Ulid) -> bool {
         self.tombstones.contains_key(&job_id)
     }

@@ -111,14 +111,3 @@ async fn served_jobs_come_from_the_bus_and_are_acked_when_done() {
     assert_eq!(bus.unacked(), 0);
     assert_eq!(bus.queued_jobs(crate::LABEL), Some(0));
 }
-
-#[test]
-fn the_daemon_needs_amqp_and_says_only_solstice_run_works() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-        .env_remove("SOLSTICE_AMQP_URL")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("SOLSTICE_AMQP_URL") && stderr.contains("solstice run"), "{stderr}");
-}

@@ -1,0 +1,167 @@
+//! Settings: flag > env > config file (TOML, `deny_unknown_fields`) > default (brief §3.6).
+//! The broker URL and the bus key come only from the environment: they are secrets.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bus::AmqpSettings;
+use contract::BusKey;
+use serde::Deserialize;
+
+use crate::DaemonError;
+
+/// The command line. Every flag is optional; unset ones fall back to env, file, default.
+#[derive(Debug, Default, clap::Parser)]
+#[command(name = "orchestrator", version, about = "Runs CI jobs from RabbitMQ on QEMU VMs (or local child processes)")]
+pub struct Cli {
+    /// A TOML config file (its settings rank below flags and environment variables).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The catalog labels to serve, comma separated (default: every label of the catalog).
+    #[arg(long, value_delimiter = ',', value_name = "LABELS")]
+    pub labels: Option<Vec<String>>,
+    /// How many jobs run at once.
+    #[arg(long, value_name = "N")]
+    pub capacity: Option<u32>,
+    /// Where jobs run: `qemu` (one VM per job) or `local` (child processes, no isolation).
+    #[arg(long, value_name = "qemu|local")]
+    pub executor: Option<String>,
+}
+
+/// The config file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    labels: Option<Vec<String>>,
+    capacity: Option<u32>,
+    executor: Option<String>,
+    state_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    agent_dir: Option<PathBuf>,
+    lease_ttl_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    database_budget_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    Qemu,
+    Local,
+}
+
+/// Everything the daemon runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub amqp: AmqpSettings,
+    /// `postgres://…` or `sqlite://…`; may hold a password, so never logged.
+    pub database_url: String,
+    pub state_dir: PathBuf,
+    pub labels: Vec<String>,
+    pub capacity: u32,
+    pub executor: ExecutorKind,
+    pub bus_key: BusKey,
+    /// `SOLSTICE_AGENT_DIR`.
+    pub agent_dir: Option<PathBuf>,
+    pub lease_ttl: Duration,
+    /// How long running jobs may take to finish after SIGTERM before they are killed.
+    pub shutdown_grace: Duration,
+    /// How long the database may stay unreachable at start before exit 3.
+    pub database_budget: Duration,
+}
+
+impl Settings {
+    /// Resolves the settings from the flags, the environment (`env` looks a variable up) and
+    /// the config file.
+    pub fn resolve(cli: Cli, env: impl Fn(&str) -> Option<String>) -> Result<Settings, DaemonError> {
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => File::default(),
+        };
+        let url = env(bus::amqp::AMQP_URL_ENV).ok_or_else(|| config("SOLSTICE_AMQP_URL is not set"))?;
+        let amqp = AmqpSettings::new(url.trim());
+        amqp.validate().map_err(|error| config(error.to_string()))?;
+        let bus_key = match env("SOLSTICE_BUS_KEY") {
+            Some(key) => BusKey::from_base64(key.trim())
+                .map_err(|error| config(format!("SOLSTICE_BUS_KEY is not a bus key: {error}")))?,
+            None => return Err(config("SOLSTICE_BUS_KEY is not set (standard base64 of 32 bytes)")),
+        };
+        let executor = match cli.executor.or_else(|| env("SOLSTICE_EXECUTOR")).or(file.executor).as_deref() {
+            None | Some("qemu") => ExecutorKind::Qemu,
+            Some("local") => ExecutorKind::Local,
+            Some(other) => return Err(config(format!("the executor must be qemu or local, not {other:?}"))),
+        };
+        let state_dir =
+            env("SOLSTICE_STATE_DIR").map(PathBuf::from).or(file.state_dir).unwrap_or_else(default_state_dir);
+        let database_url = env("SOLSTICE_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", state_dir.join("orchestrator.db").display()));
+        let labels = match cli.labels.or_else(|| env("SOLSTICE_LABELS").map(|l| split(&l))).or(file.labels) {
+            Some(labels) => labels,
+            None => default_labels()?,
+        };
+        let labels: Vec<String> = labels.into_iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+        if labels.is_empty() {
+            return Err(config("no label to serve"));
+        }
+        let capacity = match cli.capacity {
+            Some(n) => n,
+            None => match env("SOLSTICE_CAPACITY") {
+                Some(text) => {
+                    text.trim().parse().map_err(|_| config(format!("SOLSTICE_CAPACITY is not a number: {text:?}")))?
+                }
+                None => file.capacity.unwrap_or(1),
+            },
+        };
+        if capacity == 0 {
+            return Err(config("the capacity must be at least 1"));
+        }
+        Ok(Settings {
+            amqp,
+            database_url,
+            state_dir,
+            labels,
+            capacity,
+            executor,
+            bus_key,
+            agent_dir: env("SOLSTICE_AGENT_DIR").map(PathBuf::from).or(file.agent_dir),
+            lease_ttl: Duration::from_secs(file.lease_ttl_secs.unwrap_or(30).max(1)),
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(300)),
+            database_budget: Duration::from_secs(file.database_budget_secs.unwrap_or(60)),
+        })
+    }
+}
+
+fn config(reason: impl Into<String>) -> DaemonError {
+    DaemonError::Config(reason.into())
+}
+
+fn read_file(path: &Path) -> Result<File, DaemonError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| config(format!("cannot read {}: {error}", path.display())))?;
+    toml::from_str(&text).map_err(|error| config(format!("{}: {error}", path.display())))
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split(',').map(str::to_owned).collect()
+}
+
+fn default_labels() -> Result<Vec<String>, DaemonError> {
+    let catalog = vm::Catalog::builtin().map_err(|error| config(format!("the built-in catalog: {error}")))?;
+    Ok(catalog.labels().map(str::to_owned).collect())
+}
+
+/// `/var/lib/solstice` as root, `$XDG_STATE_HOME/solstice` (or `~/.local/state/solstice`)
+/// otherwise.
+fn default_state_dir() -> PathBuf {
+    #[cfg(unix)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/solstice");
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("solstice");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".local/state/solstice")
+}

@@ -1,0 +1,4 @@
+pub mod daemon;
+pub mod db;
+pub mod runner;
+pub mod vhost;
