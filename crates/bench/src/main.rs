@@ -7,6 +7,11 @@
 //! - `throughput` (P4): a step printing `--lines` numbered 100-byte lines through the local
 //!   executor; lines/s and MB/s as `solstice run` prints them, every line checked in order
 //!   (zero loss), against the same generator read straight through a pipe (the raw rate).
+//! - `boot` (P2, root only): `solstice run --executor qemu` of a one-step job on `linux-test`
+//!   under TCG, from the process start to the step's first line, against a bare QEMU boot of the
+//!   same image (same kernel, machine, accelerator and memory) timed by
+//!   `images/check-test-image.sh` from QEMU's start to the ready marker. Both run in network
+//!   namespaces of their own that lead nowhere (no packet leaves this machine).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,6 +37,9 @@ struct Args {
     /// The `solstice` binary; default: beside this one.
     #[arg(long)]
     solstice: Option<PathBuf>,
+    /// Repetitions for `boot` (each boots two VMs).
+    #[arg(long, default_value_t = 3)]
+    boot_runs: usize,
     /// Give up on one `solstice run` after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
@@ -42,6 +50,7 @@ enum Measure {
     Disk,
     Local,
     Throughput,
+    Boot,
 }
 
 fn main() -> Result<()> {
@@ -60,6 +69,9 @@ fn main() -> Result<()> {
     }
     if wants(Measure::Throughput) {
         throughput(&solstice, args.lines, Duration::from_secs(args.timeout_secs))?;
+    }
+    if wants(Measure::Boot) {
+        boot(&solstice, args.boot_runs, Duration::from_secs(args.timeout_secs))?;
     }
     Ok(())
 }
@@ -156,6 +168,64 @@ fn throughput(solstice: &Path, lines: u64, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Wires the namespace `unshare -n` made (a tap with a TEST-NET-1 address and a default route to
+/// a gateway that does not exist), then becomes "$@".
+const NETNS_SCRIPT: &str = r#"printf '%s\n' 'link set lo up' 'tuntap add dev benchtap0 mode tap' \
+    'addr add 192.0.2.1/24 dev benchtap0' 'link set benchtap0 up' \
+    'route add default via 192.0.2.254 dev benchtap0 onlink' | ip -batch - && exec "$@""#;
+
+/// P2: job start to the first step line, against a bare boot of the same image.
+fn boot(solstice: &Path, runs: usize, timeout: Duration) -> Result<()> {
+    let check = Path::new("images/check-test-image.sh");
+    if !check.is_file() {
+        bail!("run bench from the source tree: {} is not here", check.display());
+    }
+    let project = Project::new("      - run: echo first\n")?;
+    let mut bare = Vec::new();
+    let mut job = Vec::new();
+    for _ in 0..runs {
+        let output = Command::new(check).env("SOLSTICE_CHECK_TIMEOUT", timeout.as_secs().to_string()).output()?;
+        let said = String::from_utf8_lossy(&output.stderr).into_owned();
+        let seconds = said
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("QEMU start -> SOLSTICE-READY on serial"))
+            .and_then(|rest| rest.trim().trim_end_matches('s').trim().parse::<f64>().ok());
+        match seconds {
+            Some(seconds) if output.status.success() => bare.push(Duration::from_secs_f64(seconds)),
+            _ => bail!("images/check-test-image.sh failed: {said}"),
+        }
+        let started = Instant::now();
+        let mut first: Option<Duration> = None;
+        let mut command = Command::new("unshare");
+        command.args(["-n", "--", "sh", "-c", NETNS_SCRIPT, "sh"]).arg(solstice);
+        command.args(["run", "--executor", "qemu"]).env("SOLSTICE_ACCEL", "tcg");
+        let result = project.run_command(command, timeout, |line| {
+            if line == "[t] === Run echo first" {
+                first.get_or_insert_with(|| started.elapsed());
+            }
+        })?;
+        match first {
+            Some(first) if result.success => job.push(first),
+            _ => bail!("the qemu job failed: {}", result.stderr),
+        }
+    }
+    let (bare_p50, bare_max) = p50_max(&mut bare);
+    let (job_p50, job_max) = p50_max(&mut job);
+    println!("P2 linux-test under TCG, {runs} runs each, target job <= 1.3 x bare:");
+    println!(
+        "  bare QEMU start -> ready marker:          p50 {:5.1} s  max {:5.1} s",
+        bare_p50.as_secs_f64(),
+        bare_max.as_secs_f64()
+    );
+    println!(
+        "  solstice run start -> first step line:    p50 {:5.1} s  max {:5.1} s  ({:.2} x bare at p50)",
+        job_p50.as_secs_f64(),
+        job_max.as_secs_f64(),
+        job_p50.as_secs_f64() / bare_p50.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// A shell command printing `lines` lines: a 9-digit number, a space and 89 `x`, 100 bytes each.
 fn generator(lines: u64) -> String {
     format!(
@@ -207,18 +277,24 @@ impl Project {
 
     /// `solstice run --executor local workflow.yml`, each stdout line to `on_line`; killed
     /// after `timeout`.
-    fn run(&self, solstice: &Path, timeout: Duration, mut on_line: impl FnMut(&str)) -> Result<Finished> {
+    fn run(&self, solstice: &Path, timeout: Duration, on_line: impl FnMut(&str)) -> Result<Finished> {
+        let mut command = Command::new(solstice);
+        command.args(["run", "--executor", "local"]).env("SOLSTICE_STATE_DIR", self.dir.path().join("state"));
+        self.run_command(command, timeout, on_line)
+    }
+
+    /// `command workflow.yml` in the project (`command` is a `solstice run` up to its flags).
+    fn run_command(&self, mut command: Command, timeout: Duration, mut on_line: impl FnMut(&str)) -> Result<Finished> {
         let started = Instant::now();
-        let mut child = Command::new(solstice)
-            .args(["run", "--executor", "local", "workflow.yml"])
+        let mut child = command
+            .arg("workflow.yml")
             .current_dir(self.dir.path())
-            .env("SOLSTICE_STATE_DIR", self.dir.path().join("state"))
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("start {}", solstice.display()))?;
+            .with_context(|| format!("start {command:?}"))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut stderr = child.stderr.take().context("no stderr")?;
         let errors = std::thread::spawn(move || {
