@@ -119,7 +119,7 @@ impl QemuExecutor {
         &self.inner.config
     }
 
-    /// The accelerator VMs run with (probed once, see [`crate::accel`]).
+    /// The accelerator VMs run with (probed once, see `accel.rs`).
     pub async fn accel(&self) -> Accel {
         self.inner.accel().await
     }

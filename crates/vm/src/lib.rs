@@ -12,7 +12,20 @@
 //! is powered off (ACPI, then SIGKILL after a short grace), QEMU and passt are reaped and the
 //! directory is removed.
 //!
-//! Host programs: `qemu-system-*`, `qemu-img`, `passt`, `mkfs.vfat`, `mcopy`, `ip` ([`Tools`]).
+//! **Guest network.** passt turns the guest's connections into sockets of its own, so a guest
+//! reaches exactly what passt's network namespace reaches; `--no-map-gw` keeps passt from mapping
+//! the guest's gateway to that namespace's loopback. With [`Uplink::Routed`] each VM gets a
+//! namespace of its own, joined to the host by a veth pair (`solvN` on the host, one /30 out of
+//! 169.254.192.0/18 per VM) with NAT on the host side. Inside, `ip rule`s prohibit loopback,
+//! RFC 1918, CGNAT, link-local (169.254.169.254 included), multicast and reserved IPv4
+//! destinations and every address the host held when the VM started; IPv6 is off. On the host,
+//! the nftables table `inet solstice_vm` rejects whatever a `solv*` interface sends to the host
+//! itself (addresses it gains later included), drops forwarding to those ranges, between VMs and
+//! over IPv6, and masquerades the rest; `net.ipv4.ip_forward` is on. So a guest reaches the WAN
+//! and nothing of the host. [`Uplink::Blackhole`] (the default) reaches nothing at all.
+//!
+//! Host programs: `qemu-system-*`, `qemu-img`, `passt`, `mkfs.vfat`, `mcopy`, `ip` ([`Tools`]),
+//! and `nft` for [`Uplink::Routed`].
 
 mod accel;
 mod catalog;

@@ -61,6 +61,25 @@ mod linux {
             }
         }
 
+        /// A path naming this namespace for other processes (`ip link … netns PATH`), valid while
+        /// `self` lives.
+        pub(crate) fn path(&self) -> std::path::PathBuf {
+            format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd()).into()
+        }
+
+        /// Writes `value` to a per-namespace file under `/proc/sys/net`, as seen from inside.
+        pub(crate) async fn write_sysctl(&self, name: &'static str, value: &'static str) -> std::io::Result<()> {
+            let fd = self.fd.try_clone()?;
+            run_on_fresh_thread(move || {
+                // SAFETY: setns affects only this thread, which ends right after.
+                if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                std::fs::write(name, value)
+            })
+            .await
+        }
+
         /// A TCP connection to `addr` as seen from inside the namespace.
         pub(crate) async fn connect(&self, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
             let fd = self.fd.try_clone()?;
@@ -104,6 +123,14 @@ mod other {
         }
 
         pub(crate) fn enter_on_exec(&self, _command: &mut Command) {}
+
+        pub(crate) fn path(&self) -> std::path::PathBuf {
+            std::path::PathBuf::new()
+        }
+
+        pub(crate) async fn write_sysctl(&self, _name: &'static str, _value: &'static str) -> std::io::Result<()> {
+            Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "network namespaces exist on Linux only"))
+        }
 
         pub(crate) async fn connect(&self, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
             tokio::time::timeout(timeout, TcpStream::connect(addr))

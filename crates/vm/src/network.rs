@@ -2,8 +2,13 @@
 //! by DHCP and forwards one host port (bound to 127.0.0.1 only) to the guest's SSH port.
 //!
 //! Where passt runs is the [`NetworkMode`]. Its "host side" is the network namespace it runs in:
-//! whatever that namespace can reach, the guest can reach (passt's `--no-map-gw` already keeps
-//! the guest off the namespace's own loopback).
+//! passt is a user-space translator that turns the guest's connections into its own sockets, so
+//! whatever that namespace can reach, the guest can reach, and nothing else. `--no-map-gw` keeps
+//! passt from mapping the guest's gateway address to the namespace's loopback. Isolating a guest
+//! from the host is therefore a matter of what the per-VM namespace may reach: see
+//! [`Uplink::Routed`].
+
+mod routed;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -41,9 +46,17 @@ pub enum Uplink {
     /// interface) and the guest reaches nothing but passt itself; no packet leaves the
     /// namespace. What tests use, and a safe default for jobs that need no network.
     Blackhole,
-    // The isolation step adds `Routed { … }`: a veth pair to the host with NAT on the host side,
-    // and inside the namespace drops (nft) for RFC 1918, link-local (169.254.169.254 included),
-    // loopback and the host's own addresses, so the guest reaches the WAN and nothing of the host.
+    /// To the WAN and nothing of the host (brief §4): a veth pair from the VM's namespace to the
+    /// executor's, with NAT there. Inside the VM's namespace `ip rule`s prohibit every private,
+    /// loopback, link-local (169.254.169.254 included), CGNAT, multicast and reserved IPv4 range
+    /// and every address the host held when the VM started; IPv6 is off. On the host side an
+    /// nftables table (`inet solstice_vm`) rejects whatever comes from a VM's veth for the host
+    /// itself, drops what it would forward to those ranges, to another VM or over IPv6, and
+    /// masquerades the rest; `net.ipv4.ip_forward` is turned on. Needs `nft` (Debian
+    /// `nftables`). passt offers the guest the DNS servers of the host's `resolv.conf`; a
+    /// loopback or private one is unreachable like anything else of the host, so a guest that
+    /// needs names needs a public resolver there. The details are in `network/routed.rs`.
+    Routed,
 }
 
 /// The port passt forwards to the guest's SSH inside a per-VM namespace: nothing else can be
@@ -69,6 +82,12 @@ pub enum NetworkError {
     Namespace(#[source] std::io::Error),
     #[error("set up the VM's network namespace")]
     Uplink(#[source] ToolError),
+    #[error("set {name}")]
+    Sysctl {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("find a free port on 127.0.0.1")]
     Port(#[source] std::io::Error),
     #[error("prepare passt's socket directory {dir}")]
@@ -90,7 +109,10 @@ impl Network {
             NetworkMode::Shared => (None, free_loopback_port().map_err(NetworkError::Port)?),
             NetworkMode::PerVm(uplink) => {
                 let netns = Netns::create().await.map_err(NetworkError::Namespace)?;
-                wire(&netns, uplink, tools).await.map_err(NetworkError::Uplink)?;
+                match uplink {
+                    Uplink::Blackhole => blackhole(&netns, tools).await.map_err(NetworkError::Uplink)?,
+                    Uplink::Routed => routed::wire(&netns, tools).await?,
+                }
                 (Some(netns), NAMESPACE_SSH_PORT)
             }
         };
@@ -110,9 +132,16 @@ impl Network {
             .arg(&socket)
             .stdout(Stdio::null())
             .stderr(log_file);
-        if matches!(mode, NetworkMode::PerVm(Uplink::Blackhole)) {
+        match mode {
             // The host's DNS server is not reachable from a blackhole: do not offer it.
-            command.arg("--no-dhcp-dns");
+            NetworkMode::PerVm(Uplink::Blackhole) => {
+                command.arg("--no-dhcp-dns");
+            }
+            // The VM's namespace has IPv6 off; passt need not look for it.
+            NetworkMode::PerVm(Uplink::Routed) => {
+                command.arg("-4");
+            }
+            NetworkMode::Shared => {}
         }
         let passt = command.spawn().map_err(NetworkError::Spawn)?;
         let ssh = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -196,33 +225,38 @@ fn nobody_ids() -> Option<(u32, u32)> {
     })
 }
 
-/// Wires a fresh namespace with `ip -batch`, run inside it.
-async fn wire(netns: &Netns, uplink: &Uplink, tools: &Tools) -> Result<(), ToolError> {
-    let script = match uplink {
-        Uplink::Blackhole => {
-            "link set lo up\n\
-             tuntap add dev soltap0 mode tap\n\
-             addr add 192.0.2.1/24 dev soltap0\n\
-             link set soltap0 up\n\
-             route add default via 192.0.2.254 dev soltap0 onlink\n"
-        }
-    };
+/// Wires a fresh namespace to nowhere (see [`Uplink::Blackhole`]).
+async fn blackhole(netns: &Netns, tools: &Tools) -> Result<(), ToolError> {
+    let script = "link set lo up\n\
+                  tuntap add dev soltap0 mode tap\n\
+                  addr add 192.0.2.1/24 dev soltap0\n\
+                  link set soltap0 up\n\
+                  route add default via 192.0.2.254 dev soltap0 onlink\n";
     let mut command = confined(&tools.ip, Some(netns));
-    command.args(["-batch", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let program = tools.ip.display().to_string();
+    command.args(["-batch", "-"]);
+    run_script(command, "ip -batch", script).await.map(drop)
+}
+
+/// Runs `command` with `script` on its stdin; its stdout on success, its stderr in the error.
+async fn run_script(mut command: tokio::process::Command, what: &str, script: &str) -> Result<String, ToolError> {
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let program = command.as_std().get_program().to_string_lossy().into_owned();
     let mut child = command.spawn().map_err(|source| ToolError::Spawn { program: program.clone(), source })?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).await.map_err(|source| ToolError::Spawn { program, source })?;
+        stdin
+            .write_all(script.as_bytes())
+            .await
+            .map_err(|source| ToolError::Spawn { program: program.clone(), source })?;
     }
     let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
-        .map_err(|_| ToolError::Timeout { what: "ip -batch".into(), secs: 10 })?
-        .map_err(|source| ToolError::Spawn { program: tools.ip.display().to_string(), source })?;
+        .map_err(|_| ToolError::Timeout { what: what.to_owned(), secs: 10 })?
+        .map_err(|source| ToolError::Spawn { program, source })?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(ToolError::Failed {
-            what: "ip -batch".into(),
+            what: what.to_owned(),
             status: describe(output.status),
             output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })

@@ -1,5 +1,6 @@
 //! The host programs the executor runs (Debian packages `qemu-system-x86`, `qemu-utils`, `passt`,
-//! `dosfstools`, `mtools`, `iproute2`).
+//! `dosfstools`, `mtools`, `iproute2`,
+//! and `nftables` for [`crate::Uplink::Routed`] only).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ pub struct Tools {
     pub mkfs_vfat: PathBuf,
     pub mcopy: PathBuf,
     pub ip: PathBuf,
+    /// Only [`crate::Uplink::Routed`] runs it, so [`Tools::missing`] does not ask for it.
+    pub nft: PathBuf,
 }
 
 impl Tools {
@@ -25,6 +28,7 @@ impl Tools {
             mkfs_vfat: find("mkfs.vfat"),
             mcopy: find("mcopy"),
             ip: find("ip"),
+            nft: find("nft"),
         }
     }
 

@@ -5,7 +5,8 @@
 //! a gateway that does not exist ([`in_test_netns`]); every process the test starts (passt, QEMU,
 //! `ip`) is spawned from that thread or from threads it starts, so it inherits the namespace. The
 //! executor's `PerVm` mode then makes a further namespace per VM inside that. No packet can leave
-//! this machine. Needs root (CAP_SYS_ADMIN).
+//! this machine. Needs root (CAP_SYS_ADMIN). The isolation test adds a third namespace, the
+//! "WAN", behind the test's own (see `isolation.rs`); `Uplink::Routed` needs `nft` (nftables).
 //!
 //! **Skips.** Without `/var/lib/solstice/images/linux-test` (`images/build-test-image.sh`) or
 //! without root, the tests print a loud SKIPPED line and pass, unless `SOLSTICE_REQUIRE_VM` is
@@ -16,6 +17,7 @@
 //! target directory above this test binary.
 
 mod boot;
+mod isolation;
 mod jobs;
 mod leftovers;
 mod through_orchestrator;
