@@ -85,9 +85,18 @@ async fn a_peer_whose_lease_expired_has_its_started_attempt_failed() {
     assert_eq!(result, JobResult::Failure);
     assert_eq!(error.as_deref(), Some(orchestrator::RESTARTED));
     assert_eq!(events.by_job[&job.job_id][0].seq, 4, "seq continues after the peer's mark");
-    let record = store.job(job.job_id).await.unwrap().unwrap();
-    assert_eq!(record.attempts[0].result, Some(JobResult::Failure));
-    assert_ne!(record.attempts[0].orchestrator_id, "orch-gone");
+    // The event goes out first, then the store records the end.
+    let deadline = tokio::time::Instant::now() + runner::DEADLINE;
+    let attempt = loop {
+        let record = store.job(job.job_id).await.unwrap().unwrap();
+        if record.attempts[0].result.is_some() {
+            break record.attempts[0].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the store never recorded the end: {record:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(attempt.result, Some(JobResult::Failure));
+    assert_ne!(attempt.orchestrator_id, "orch-gone");
     store.close().await;
     daemon.stop().await.unwrap();
 }

@@ -5,6 +5,7 @@ mod cancel;
 mod checkout;
 mod heartbeat;
 mod local_agent;
+mod timeout;
 
 use std::path::PathBuf;
 use std::time::Duration;
