@@ -1,5 +1,19 @@
 //! Settings: flag > env > config file (TOML, `deny_unknown_fields`) > default (brief §3.6).
 //! The broker URL and the bus key come only from the environment: they are secrets.
+//!
+//! | flag | env | file key | default |
+//! |---|---|---|---|
+//! | | `SOLSTICE_AMQP_URL` | | required (exit 2) |
+//! | | `SOLSTICE_BUS_KEY` | | required: standard base64 of 32 bytes (exit 2) |
+//! | `--labels a,b` | `SOLSTICE_LABELS` | `labels` | every label of the catalog |
+//! | `--capacity N` | `SOLSTICE_CAPACITY` | `capacity` | 1 |
+//! | `--executor` | `SOLSTICE_EXECUTOR` | `executor` | `qemu` |
+//! | | `SOLSTICE_STATE_DIR` | `state_dir` | `/var/lib/solstice` as root, else `$XDG_STATE_HOME/solstice` |
+//! | | `SOLSTICE_DATABASE_URL` | `database_url` | `sqlite://<state dir>/orchestrator.db` |
+//! | | `SOLSTICE_AGENT_DIR` | `agent_dir` | beside the executable |
+//! | | | `lease_ttl_secs` | 30 |
+//! | | | `shutdown_grace_secs` | 300 |
+//! | | | `database_budget_secs` | 60 (how long an unreachable database is retried at start) |
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

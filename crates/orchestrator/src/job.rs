@@ -29,14 +29,14 @@ pub(crate) async fn run<B: Bus, E: Executor>(inner: &Inner<B, E>, request: JobRe
     let result = match admission {
         Admission::Run(cancels) => drive(inner, request, &mut seq, cancels).await,
         Admission::Cancelled(reason) => {
-            finish(inner, &mut seq, JobResult::Cancelled, format!("cancelled before it started: {reason}")).await
+            finish(&mut seq, JobResult::Cancelled, format!("cancelled before it started: {reason}")).await
         }
         Admission::AlreadyStarted => {
             let text = format!(
                 "attempt {attempt} of this job already started on orchestrator {} and cannot be resumed; re-run the job",
                 inner.config.id
             );
-            return finish(inner, &mut seq, JobResult::Failure, text).await;
+            return finish(&mut seq, JobResult::Failure, text).await;
         }
     };
     inner.registry().release(job_id);
@@ -47,12 +47,7 @@ pub(crate) async fn run<B: Bus, E: Executor>(inner: &Inner<B, E>, request: JobRe
 }
 
 /// The orchestrator ends the job itself. The store learns of it when [`run`] returns.
-async fn finish<B: Bus, E>(
-    _inner: &Inner<B, E>,
-    seq: &mut Sequencer<B>,
-    result: JobResult,
-    error: String,
-) -> JobResult {
+async fn finish<B: Bus>(seq: &mut Sequencer<B>, result: JobResult, error: String) -> JobResult {
     tracing::warn!(result = result.as_str(), %error, "job finished by the orchestrator");
     seq.emit(Event::JobFinished { result, outputs: Default::default(), error: Some(error) }).await;
     result
@@ -92,7 +87,7 @@ async fn drive<B: Bus, E: Executor>(
     let start = JobStart { request, bus_key: config.bus_key.to_base64() };
     let mut handle = match inner.executor.start(start).await {
         Ok(handle) => handle,
-        Err(error) => return finish(inner, seq, JobResult::Failure, format!("failed to {}", chain(&error))).await,
+        Err(error) => return finish(seq, JobResult::Failure, format!("failed to {}", chain(&error))).await,
     };
 
     let mut watch = Watch::default();
@@ -157,7 +152,7 @@ async fn drive<B: Bus, E: Executor>(
         }
     }
     let result = if watch.cancel_reason.is_some() { JobResult::Cancelled } else { JobResult::Failure };
-    finish(inner, seq, result, text).await
+    finish(seq, result, text).await
 }
 
 async fn on_output<B: Bus, E: Executor>(

@@ -4,6 +4,14 @@
 //! streaming a working tree, forwards cancels, sends heartbeats, and guarantees exactly one
 //! `job_finished` per attempt whatever the agent does.
 //!
+//! Two ways to run it: [`Orchestrator::start`] keeps nothing durable (`solstice run`, the
+//! in-process bus); [`Orchestrator::start_durable`] records every job and attempt in a
+//! [`store::Store`] before anything runs, sequences events by the store's persisted mark, holds
+//! a lease, and fails with [`RESTARTED`] the started attempts whose orchestrator died (its own
+//! previous incarnation on start, a peer once that peer's lease expired): the standalone
+//! daemon, package `orchestrator-daemon`, which lives apart because it needs the `vm` crate,
+//! and `vm` needs this one.
+//!
 //! Where the local executor finds the agent ([`locate_agent`]): first
 //! `$SOLSTICE_AGENT_DIR/<host target triple>/workflow-runner` (the triple this binary was built
 //! for, [`HOST_TARGET`], e.g. `x86_64-unknown-linux-gnu`), then `workflow-runner` beside the

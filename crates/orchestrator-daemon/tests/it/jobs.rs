@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bus::Bus;
+use bus::{Bus, Consumer};
 use contract::JobResult;
 
 use crate::support::daemon::{Dirs, InProcess, settings};
@@ -15,7 +15,10 @@ async fn a_published_job_arrives_as_sequenced_events_and_is_recorded() {
     let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
+    let mut slots = bus.subscribe_slots().await.unwrap();
     let daemon = InProcess::start(settings(&vhost.url(), &db.url, dirs.state.path(), dirs.agents.path()));
+    let advert = tokio::time::timeout(runner::DEADLINE, slots.next()).await.expect("a slot advert").unwrap();
+    assert_eq!(advert.payload.labels.get(runner::LABEL), Some(&2), "both slots free: {:?}", advert.payload);
 
     let job = request("build");
     publish(&bus, &job).await;
