@@ -15,11 +15,12 @@ as_root() {
 # git for the github context of `solstice run`, a C toolchain for crates with C parts, and the
 # services the store and bus tests talk to for real (PostgreSQL, RabbitMQ), and what the qemu
 # executor runs on the host (QEMU, qemu-img for overlays, passt for the guest's network, mkfs.vfat
-# and mcopy for the NoCloud seed, ip for the per-VM network namespaces). What the offline test
+# and mcopy for the NoCloud seed, ip for the per-VM network namespaces, nft for the routed
+# uplink's host-side rules). What the offline test
 # image is built from, images/build-test-image.sh installs itself.
 packages=(bash dash python3 perl git ca-certificates curl gcc libc6-dev pkg-config tar file
     postgresql rabbitmq-server
-    qemu-system-x86 qemu-utils passt dosfstools mtools iproute2)
+    qemu-system-x86 qemu-utils passt dosfstools mtools iproute2 nftables)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
