@@ -13,7 +13,7 @@ use contract::{AgentEvent, ControlMessage, JobRequest, SecretString};
 use tokio::sync::{mpsc, oneshot};
 
 pub use agent_binary::{AGENT_NAME, AgentNotFound, HOST_TARGET, locate_agent};
-pub use local::{LocalExecutor, LocalExecutorConfig};
+pub use local::{LocalExecutor, LocalExecutorConfig, confine};
 
 /// What an executor needs to start a job.
 #[derive(Debug, Clone)]

@@ -213,7 +213,7 @@ fn quote(line: &str) -> String {
 }
 
 /// An error and its sources as one line: "a: b: c".
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -34,6 +34,7 @@ pub use checkout::{RAW_CHUNK_BYTES, WorkspaceSource, stream_checkout};
 pub use durable::{Durability, RESTARTED, StartError};
 pub use executor::{
     AGENT_NAME, AgentNotFound, AgentOutput, Executor, ExecutorError, HOST_TARGET, JobHandle, JobStart, LocalExecutor,
-    LocalExecutorConfig, locate_agent,
+    LocalExecutorConfig, confine, locate_agent,
 };
+pub use job::chain as error_chain;
 pub use orchestrator::{Orchestrator, OrchestratorConfig, Serving};

@@ -14,20 +14,9 @@ use crate::netns::Netns;
 pub(crate) fn confined(program: &std::path::Path, netns: Option<&Netns>) -> Command {
     let mut command = Command::new(program);
     command.stdin(Stdio::null()).kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The death signal is
-    // tied to the thread that forks: we spawn from tokio's long-lived threads, never from a
-    // short-lived helper thread.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // Spawned from tokio's long-lived threads, never from a short-lived helper thread: the death
+    // signal is tied to the thread that forks.
+    orchestrator::confine(&mut command);
     if let Some(netns) = netns {
         netns.enter_on_exec(&mut command);
     }

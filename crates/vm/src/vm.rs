@@ -277,14 +277,4 @@ async fn power_off(qemu: &mut Child, qmp: &Path, grace: Duration) {
     }
 }
 
-/// An error and its sources as one line: "a: b: c".
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use orchestrator::error_chain as chain;

@@ -84,10 +84,10 @@ impl Executor for LocalExecutor {
     }
 }
 
-/// Makes the agent lead its own process group, so a Ctrl-C at the terminal reaches only us (we
-/// turn it into a cancel that still runs `always()` steps) and a kill can take the whole group;
-/// on Linux it also dies with us (PR_SET_PDEATHSIG).
-fn confine(command: &mut Command) {
+/// Makes a child (the agent, QEMU, passt) lead its own process group, so a Ctrl-C at the
+/// terminal reaches only us (we turn it into a cancel that still runs `always()` steps) and a
+/// kill can take the whole group; on Linux it also dies with us (PR_SET_PDEATHSIG).
+pub fn confine(command: &mut Command) {
     #[cfg(unix)]
     command.process_group(0);
     #[cfg(target_os = "linux")]
