@@ -1,0 +1,1 @@
+//! A job's events turned into the log rows and step states Forgejo shows.

@@ -1,0 +1,1 @@
+//! A Forgejo task turned into a JobRequest.

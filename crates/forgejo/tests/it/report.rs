@@ -1,0 +1,1 @@
+//! Reporting: events in, rows and step states out.

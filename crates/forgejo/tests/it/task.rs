@@ -1,0 +1,1 @@
+//! Task translation: a Forgejo task in, a JobRequest out.

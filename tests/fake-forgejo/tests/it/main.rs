@@ -1,0 +1,1 @@
+//! The fake, tested on its own.
