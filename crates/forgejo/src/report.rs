@@ -8,11 +8,21 @@
 //! acknowledged; it is plain data, saved as JSON through a [`Checkpoint`] so a restarted runner
 //! resumes where it stopped. [`Reporter`] drives a [`TaskSink`] (the Connect client) from it.
 
+mod checkpoint;
+mod ledger;
+mod reporter;
+mod row;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+pub use checkpoint::{Checkpoint, CheckpointError, StoreCheckpoint};
+pub use ledger::{Applied, Ledger, Mark};
+pub use reporter::{ReportConfig, ReportEnd, ReportError, Reporter};
+pub use row::{rows, rows_from_bytes};
 
 /// `runner.v1.Result`; the discriminants are its wire numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
