@@ -1,0 +1,148 @@
+//! The HTTP side: one POST route per Connect method under `/api/actions` (forgejo.md §1.1).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::time::Instant;
+
+use crate::auth::authenticate;
+use crate::call::Call;
+use crate::codec::Codec;
+use crate::connect_error::{Code, ConnectError};
+use crate::faults::PROXY_PAGE;
+use crate::proto::ping::v1 as ping;
+use crate::state::{Shared, State};
+use crate::{logs, runners, task_update, tasks};
+
+const PING_SERVICE: &str = "ping.v1.PingService";
+const RUNNER_SERVICE: &str = "runner.v1.RunnerService";
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().route("/api/actions/{service}/{method}", post(handle)).with_state(shared)
+}
+
+async fn handle(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path((service, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.change(|state| {
+        let mut call = Call::from_request(&service, &method, &headers);
+        let response = answer(state, &service, &method, &headers, &body);
+        call.status = response.status.as_u16();
+        call.code = response.code;
+        state.calls.push(call);
+        response.response
+    })
+}
+
+struct Answer {
+    response: Response,
+    status: StatusCode,
+    code: Option<Code>,
+}
+
+impl From<Response> for Answer {
+    fn from(response: Response) -> Answer {
+        Answer { status: response.status(), response, code: None }
+    }
+}
+
+impl From<ConnectError> for Answer {
+    fn from(error: ConnectError) -> Answer {
+        let code = Some(error.code);
+        Answer { status: error.code.http_status(), response: error.into_response(), code }
+    }
+}
+
+fn answer(state: &mut State, service: &str, method: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+    // A proxy in front of the server answers before the server sees anything; its page is
+    // HTML, not a Connect error (§1.4: "a proxy may also return non-JSON errors").
+    if state.faults.proxy_is_down(Instant::now()) {
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, PROXY_PAGE).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return response.into();
+    }
+    // §1.1: an unknown method under a service prefix is a plain 404 from the generated handler.
+    let known = match service {
+        PING_SERVICE => method == "Ping",
+        RUNNER_SERVICE => matches!(method, "Register" | "Declare" | "FetchTask" | "UpdateTask" | "UpdateLog"),
+        _ => false,
+    };
+    if !known {
+        return (StatusCode::NOT_FOUND, "404 page not found\n").into_response().into();
+    }
+    if let Some(position) =
+        state.queued_errors.iter().position(|queued| queued.method.as_deref().is_none_or(|wanted| wanted == method))
+    {
+        if let Some(queued) = state.queued_errors.remove(position) {
+            return queued.error.into();
+        }
+    }
+    // §1.2: the two codecs connect-go accepts; anything else is refused before decoding.
+    let Some(codec) = Codec::from_headers(headers) else {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "").into_response().into();
+    };
+    // §1.5: the fake has no gzip codec, so a compressed request is refused the way connect-go
+    // refuses an encoding it does not know.
+    if let Some(encoding) = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .filter(|encoding| !encoding.eq_ignore_ascii_case("identity"))
+    {
+        return ConnectError::new(Code::Unimplemented, format!("unknown compression {encoding:?}")).into();
+    }
+    match dispatch(state, codec, method, headers, body) {
+        Ok(response) => response.into(),
+        Err(error) => error.into(),
+    }
+}
+
+fn dispatch(
+    state: &mut State,
+    codec: Codec,
+    method: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ConnectError> {
+    match method {
+        // §3.1: no auth, no side effects.
+        "Ping" => {
+            let request: ping::PingRequest = codec.decode(body)?;
+            Ok(codec.respond(&ping::PingResponse { data: format!("Hello, {}!", request.data) }))
+        }
+        // §1.3: Register is the one runner call without auth headers.
+        "Register" => {
+            let request = codec.decode(body)?;
+            Ok(codec.respond(&runners::register(state, request)?))
+        }
+        "Declare" => {
+            let request = codec.decode(body)?;
+            let runner = authenticate(state, headers, false)?;
+            Ok(codec.respond(&runners::declare(state, runner, request)?))
+        }
+        "FetchTask" => {
+            let request = codec.decode(body)?;
+            let runner = authenticate(state, headers, false)?;
+            let key = headers.get("x-runner-request-key").and_then(|value| value.to_str().ok());
+            Ok(codec.respond(&tasks::fetch_task(state, runner, key, request)?))
+        }
+        "UpdateTask" => {
+            let request = codec.decode(body)?;
+            let runner = authenticate(state, headers, true)?;
+            Ok(codec.respond(&task_update::update_task(state, runner, request)?))
+        }
+        "UpdateLog" => {
+            let request = codec.decode(body)?;
+            let runner = authenticate(state, headers, true)?;
+            Ok(codec.respond(&logs::update_log(state, runner, request)?))
+        }
+        _ => Err(ConnectError::new(Code::Unimplemented, "unknown method")),
+    }
+}
