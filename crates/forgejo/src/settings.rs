@@ -1,0 +1,1 @@
+//! The daemon's settings: flag > env > config file > default (brief §3.6).
