@@ -23,6 +23,7 @@ mod needs;
 mod node;
 mod routing;
 mod schema;
+mod single_job;
 mod yaml;
 
 pub use error::{Diagnostic, WorkflowError};
@@ -30,6 +31,7 @@ pub use expand::{ExpandInput, expand_job};
 pub use inputs::{InputDefault, InputError, InputKind, InputRequest, InputSpec, resolve_inputs};
 pub use model::{Mode, ParseOptions, Workflow};
 pub use routing::{GENERIC_LABELS, is_generic};
+pub use single_job::{SingleJob, SingleJobError, expand_single_job, parse_single_job};
 
 use error::Sink;
 

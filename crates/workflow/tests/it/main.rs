@@ -8,6 +8,7 @@ mod matrix;
 mod needs;
 mod no_panic;
 mod policy;
+mod single_job;
 mod translate;
 
 use std::collections::BTreeMap;
