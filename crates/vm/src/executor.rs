@@ -345,9 +345,8 @@ impl JobRun {
         let inner = self.inner.clone();
         let config = &inner.config;
         let started = Instant::now();
-        let upload = format!("cat > {GUEST_AGENT} && chmod +x {GUEST_AGENT}");
         let uploaded = tokio::select! {
-            uploaded = session.upload(agent, &upload) => Some(uploaded),
+            uploaded = crate::agent_file::upload(session, agent, GUEST_AGENT, &config.state_dir) => Some(uploaded),
             _ = kill_requested(&mut self.kill) => None,
         };
         match uploaded {

@@ -28,6 +28,7 @@
 //! and `nft` for [`Uplink::Routed`].
 
 mod accel;
+mod agent_file;
 mod catalog;
 mod executor;
 mod netns;
