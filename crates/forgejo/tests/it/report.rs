@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use contract::{Event, JobEvent, Outcome, Section};
 use forgejo::report::{
-    Checkpoint, CheckpointError, Ledger, MAX_ROW_BYTES, Mark, ReportConfig, ReportEnd, ReportError, Reporter, Row,
-    SinkError, StepView, TaskAnswer, TaskResult, TaskSink, TaskStateView,
+    Applied, Checkpoint, CheckpointError, Ledger, MAX_ROW_BYTES, Mark, ReportConfig, ReportEnd, ReportError, Reporter,
+    Row, SinkError, StepView, StoreCheckpoint, TaskAnswer, TaskResult, TaskSink, TaskStateView,
 };
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
@@ -47,6 +47,8 @@ struct Server {
     cancel_after_updates: Option<usize>,
     /// This output key is not stored the first time it arrives.
     forget_output_once: Option<String>,
+    /// The runner was deleted: every call is refused.
+    runner_deleted: bool,
 }
 
 struct FakeForgejo {
@@ -62,6 +64,13 @@ impl FakeForgejo {
     fn with<T>(&self, f: impl FnOnce(&mut Server) -> T) -> T {
         let mut server = self.server.lock().unwrap();
         f(&mut server)
+    }
+
+    fn refusing(&self, server: &Server) -> Result<(), SinkError> {
+        if server.runner_deleted {
+            return Err(SinkError::Unauthenticated("unregistered runner".into()));
+        }
+        Ok(())
     }
 
     fn failing(&self, server: &mut Server) -> bool {
@@ -104,6 +113,7 @@ impl TaskSink for FakeForgejo {
     async fn update_log(&self, task_id: i64, index: i64, rows: &[Row], no_more: bool) -> Result<i64, SinkError> {
         assert_eq!(task_id, TASK);
         let answer = self.with(|server| {
+            self.refusing(server)?;
             if self.failing(server) {
                 return Err(SinkError::Transient("503 Service Unavailable".into()));
             }
@@ -139,6 +149,7 @@ impl TaskSink for FakeForgejo {
     ) -> Result<TaskAnswer, SinkError> {
         assert_eq!(state.id, TASK);
         let answer = self.with(|server| {
+            self.refusing(server)?;
             if self.failing(server) {
                 return Err(SinkError::Transient("connection reset".into()));
             }
@@ -835,4 +846,83 @@ async fn a_line_is_inside_its_step_range_on_the_forge_within_300_ms() {
     assert!(worst <= Duration::from_millis(300), "slowest line took {worst:?}");
     run.send([job.event(finished(0, Outcome::Success)), job.event(job_finished(Outcome::Success))]).await;
     run.end().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_runner_ends_the_report_with_an_error() {
+    let fake = FakeForgejo::new();
+    fake.with(|server| server.runner_deleted = true);
+    let mut job = Job::new();
+    let run = start(&fake, Ledger::new(TASK, 1));
+    run.send([job.event(started(0))]).await;
+    let error = run.end.await.unwrap().unwrap_err();
+    assert!(matches!(error, ReportError::Unauthenticated(_)), "{error:?}");
+    assert_eq!(error.to_string(), "report the task: the forge no longer accepts this runner");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_archived_log_stops_the_rows_but_not_the_state() {
+    let fake = FakeForgejo::new();
+    fake.with(|server| server.archived = true);
+    let mut job = Job::new();
+    let run = start(&fake, Ledger::new(TASK, 1));
+    run.send([
+        job.event(started(0)),
+        job.event(log(Section::Step(0), &["nobody sees this"])),
+        job.event(finished(0, Outcome::Success)),
+        job.event(job_finished(Outcome::Success)),
+    ])
+    .await;
+    assert_eq!(
+        run.end().await,
+        ReportEnd::Finished { result: TaskResult::Success, server_result: TaskResult::Success }
+    );
+    fake.with(|server| {
+        assert!(server.rows.is_empty());
+        assert_eq!(server.steps[0].result, TaskResult::Success);
+        assert_eq!(server.result, TaskResult::Success);
+    });
+}
+
+#[test]
+fn duplicates_and_older_attempts_are_dropped_and_gaps_noted() {
+    let mut job = Job::new();
+    let mut ledger = Ledger::new(TASK, 1);
+    let first = job.event(started(0));
+    let second = job.event(log(Section::Step(0), &["two"]));
+    let third = job.event(log(Section::Step(0), &["three"]));
+    assert_eq!(ledger.apply(&first), Applied::Taken);
+    assert_eq!(ledger.apply(&third), Applied::Gap { expected: 2 });
+    assert_eq!(ledger.apply(&second), Applied::Duplicate);
+    assert_eq!(ledger.apply(&third), Applied::Duplicate);
+    assert_eq!(ledger.unacked().1.iter().map(|row| row.content.as_str()).collect::<Vec<_>>(), ["three"]);
+    let older = JobEvent { attempt: 0, seq: 9, ..second };
+    assert_eq!(ledger.apply(&older), Applied::Stale);
+    assert_eq!(ledger.mark(), Some(Mark { attempt: 1, seq: 3 }));
+}
+
+#[tokio::test]
+async fn the_state_is_kept_in_the_store_and_restored_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let store = store::connect(&url).await.unwrap();
+    let mut job = Job::new();
+    let mut ledger = Ledger::new(TASK, 2);
+    ledger.set_secrets(vec!["never-saved".into()]);
+    for event in [job.event(started(0)), job.event(log(Section::Step(0), &["one", "two"]))] {
+        ledger.apply(&event);
+    }
+    assert!(ledger.acknowledge(1, OffsetDateTime::UNIX_EPOCH));
+    let mut checkpoint = StoreCheckpoint::new(store.clone(), "runner-1", "41");
+    checkpoint.save(&ledger).await.unwrap();
+
+    let kept = store.runner_task("runner-1", "41").await.unwrap().expect("a saved state");
+    assert!(!kept.state.to_string().contains("never-saved"), "secrets stay out of the database");
+    let mut restored = Ledger::from_json(kept.state).unwrap();
+    assert_eq!(restored.unacked().0, 1);
+    assert_eq!(restored.unacked().1.iter().map(|row| row.content.as_str()).collect::<Vec<_>>(), ["two"]);
+    assert_eq!(restored.mark(), Some(Mark { attempt: 1, seq: 2 }));
+    restored.set_secrets(vec!["never-saved".into()]);
+    assert_eq!(restored, ledger);
+    store.close().await;
 }
