@@ -78,12 +78,12 @@ fn answer(state: &mut State, service: &str, method: &str, headers: &HeaderMap, b
     if !known {
         return (StatusCode::NOT_FOUND, "404 page not found\n").into_response().into();
     }
+    // An injected error stands in for the server failing the call: nothing else happens.
     if let Some(position) =
         state.queued_errors.iter().position(|queued| queued.method.as_deref().is_none_or(|wanted| wanted == method))
+        && let Some(queued) = state.queued_errors.remove(position)
     {
-        if let Some(queued) = state.queued_errors.remove(position) {
-            return queued.error.into();
-        }
+        return queued.error.into();
     }
     // §1.2: the two codecs connect-go accepts; anything else is refused before decoding.
     let Some(codec) = Codec::from_headers(headers) else {

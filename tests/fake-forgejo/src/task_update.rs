@@ -53,10 +53,10 @@ pub(crate) fn update_task(
             }
         }
         let (job_id, status) = (task.job_id, task.status);
-        if status.is_final() {
-            if let Some(job) = state.jobs.get_mut(&job_id) {
-                job.status = status;
-            }
+        if status.is_final()
+            && let Some(job) = state.jobs.get_mut(&job_id)
+        {
+            job.status = status;
         }
     }
 
