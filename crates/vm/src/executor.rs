@@ -257,11 +257,6 @@ impl JobRun {
         if let Err(text) = check_image_files(&image, &image_dir) {
             return self.fail(JobResult::Failure, text).await;
         }
-        let Some(agent) = self.agent.clone() else {
-            let text =
-                format!("image {} has no agent (agent = none); agentless jobs are not supported yet", image.label);
-            return self.fail(JobResult::Failure, text).await;
-        };
         let key = match JobKey::generate(&format!("solstice-{}", self.name)) {
             Ok(key) => key,
             Err(error) => return self.fail(JobResult::Failure, format!("failed to {}", chain(&error))).await,
@@ -334,7 +329,22 @@ impl JobRun {
             }
         };
         self.emit(Event::VmReady { label: self.label.clone() }).await;
-        let exit = self.run_agent(&session, &agent, pending).await;
+        let exit = match self.agent.clone() {
+            Some(agent) => self.run_agent(&session, &agent, pending).await,
+            // `agent = "none"`: the step engine runs here and drives the guest's `sh` over SSH.
+            None => {
+                let input = crate::agentless::AgentlessInput {
+                    start: self.start.take(),
+                    pending,
+                    control: self.control.take(),
+                    outputs: &self.outputs,
+                    kill: &mut self.kill,
+                    deadline: Instant::now() + self.job_time + config.job_time_grace,
+                };
+                let end = crate::agentless::run(&session, input).await;
+                Exit { status: end.status, success: end.success, stderr_tail: Vec::new() }
+            }
+        };
         session.close().await;
         vm.shut_down(config.poweroff_grace).await;
         exit

@@ -29,6 +29,7 @@
 
 mod accel;
 mod agent_file;
+mod agentless;
 mod catalog;
 mod executor;
 mod netns;

@@ -16,6 +16,7 @@
 //! does): the tests look for it in `$SOLSTICE_AGENT_DIR/<target>/` when that is set, else in the
 //! target directory above this test binary.
 
+mod agentless;
 mod boot;
 mod isolation;
 mod jobs;
