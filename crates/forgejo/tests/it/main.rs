@@ -1,4 +1,7 @@
 //! Integration tests of the forgejo crate: one binary, a module per concern.
 
+mod client;
+mod fetch;
+mod registration;
 mod report;
 mod task;
