@@ -9,6 +9,7 @@
 //! future, so tests drive it in-process.
 
 mod identity;
+mod lease;
 mod settings;
 
 use std::future::Future;
@@ -46,10 +47,25 @@ pub enum DaemonError {
     Executor(&'static str, #[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("serve jobs: the broker went away for good")]
     BusLost,
+    /// The lease could not be renewed for half its ttl: every job was stopped before it could
+    /// expire, so a peer may take them over (see `lease.rs` for the timing).
+    #[error(
+        "keep the orchestrator's lease: not renewed for {:.1} s, half its {} s ttl; every job was stopped \
+         before it expires so that a peer or a restart can fail them",
+        unrenewed_for.as_secs_f64(),
+        ttl.as_secs()
+    )]
+    LeaseLost {
+        unrenewed_for: Duration,
+        ttl: Duration,
+        #[source]
+        last_error: Option<StoreError>,
+    },
 }
 
 impl DaemonError {
-    /// 2: configuration; 3: a dependency (broker, database, agent, QEMU) unreachable.
+    /// 2: configuration; 3: a dependency (broker, database, agent, QEMU) unreachable, the lease
+    /// included.
     pub fn exit_code(&self) -> u8 {
         match self {
             DaemonError::Config(_) | DaemonError::Identity { .. } => 2,
@@ -60,7 +76,8 @@ impl DaemonError {
             | DaemonError::Store(_)
             | DaemonError::Start(_)
             | DaemonError::Executor(..)
-            | DaemonError::BusLost => 3,
+            | DaemonError::BusLost
+            | DaemonError::LeaseLost { .. } => 3,
         }
     }
 }
@@ -92,12 +109,18 @@ pub fn init_tracing() {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (inside the
+/// runtime), not when the future is first polled: a SIGTERM during start-up is then a graceful
+/// shutdown once serving begins, instead of the default action that kills the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -108,12 +131,12 @@ pub async fn shutdown_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: no new jobs; running ones may finish");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down: no new jobs; running ones may finish");
 }
 
 /// The daemon: runs until `shutdown` resolves, then stops taking jobs, lets the running ones
@@ -182,21 +205,53 @@ async fn serve<E: Executor>(
     executor: E,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let config = OrchestratorConfig::new(id, settings.bus_key.clone());
-    let durability = Durability { store, lease_ttl: settings.lease_ttl };
+    let config = OrchestratorConfig::new(id.clone(), settings.bus_key.clone());
+    let durability = Durability { store: store.clone(), lease_ttl: settings.lease_ttl };
+    // Before the first heartbeat, so the lease's expiry is never later than this suggests.
+    let leased_at = tokio::time::Instant::now();
     let orchestrator =
         Orchestrator::start_durable(bus, executor, config, durability).await.map_err(DaemonError::Start)?;
     let serving = orchestrator.serve(&settings.labels, settings.capacity).await.map_err(DaemonError::Bus)?;
     tracing::info!("serving jobs");
+    let lease = lease::hold(store, id, lease::LeasePolicy::for_ttl(settings.lease_ttl), leased_at);
     let mut check = tokio::time::interval(Duration::from_secs(1));
-    tokio::pin!(shutdown);
-    let lost = loop {
+    tokio::pin!(shutdown, lease);
+    let stop = loop {
         tokio::select! {
-            _ = &mut shutdown => break false,
-            _ = check.tick() => if serving.is_finished() { break true },
+            _ = &mut shutdown => break Stop::Shutdown,
+            lost = &mut lease => break Stop::LeaseLost(lost),
+            _ = check.tick() => if serving.is_finished() { break Stop::BusLost },
         }
     };
-    serving.stop_within(settings.shutdown_grace).await;
-    orchestrator.release_lease().await;
-    if lost { Err(DaemonError::BusLost) } else { Ok(()) }
+    match stop {
+        Stop::Shutdown => {
+            serving.stop_within(settings.shutdown_grace).await;
+            orchestrator.release_lease().await;
+            Ok(())
+        }
+        Stop::BusLost => {
+            serving.stop_within(settings.shutdown_grace).await;
+            orchestrator.release_lease().await;
+            Err(DaemonError::BusLost)
+        }
+        Stop::LeaseLost(lost) => {
+            // No grace and no release: the database is out of reach, and every job must be gone
+            // before the lease runs out. Killing the jobs' tasks kills their agents and VMs;
+            // whatever is left dies with the process (PR_SET_PDEATHSIG).
+            tracing::error!(
+                unrenewed_ms = lost.unrenewed_for.as_millis() as u64,
+                "the lease could not be renewed; stopping every job and exiting before it expires"
+            );
+            serving.stop_within(Duration::ZERO).await;
+            let lease::LeaseLost { unrenewed_for, ttl, last_error } = lost;
+            Err(DaemonError::LeaseLost { unrenewed_for, ttl, last_error })
+        }
+    }
+}
+
+/// Why [`serve`] stopped.
+enum Stop {
+    Shutdown,
+    BusLost,
+    LeaseLost(lease::LeaseLost),
 }

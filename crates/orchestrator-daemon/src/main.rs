@@ -1,8 +1,9 @@
 //! `orchestrator`: parses its flags and hands off to [`orchestrator_daemon::run`]. Exit codes
 //! (brief §3.7): 0 after a clean shutdown, 2 for a configuration error, 3 when the broker or the
-//! database stayed unreachable.
+//! database stayed unreachable (at start, or long enough that the lease could not be renewed).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use orchestrator_daemon::{Cli, Settings};
@@ -21,7 +22,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(orchestrator_daemon::run(settings, orchestrator_daemon::shutdown_signal())) {
+    let result = runtime.block_on(async {
+        let shutdown = orchestrator_daemon::shutdown_signal();
+        orchestrator_daemon::run(settings, shutdown).await
+    });
+    // Tasks still running here (a job killed when the lease was lost, a blocked database call)
+    // must not hold the exit up: the lease's remaining time is what the process has to end.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => orchestrator_daemon::report(&error),
     }

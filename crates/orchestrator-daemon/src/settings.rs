@@ -11,7 +11,7 @@
 //! | | `SOLSTICE_STATE_DIR` | `state_dir` | `/var/lib/solstice` as root, else `$XDG_STATE_HOME/solstice` |
 //! | | `SOLSTICE_DATABASE_URL` | `database_url` | `sqlite://<state dir>/orchestrator.db` |
 //! | | `SOLSTICE_AGENT_DIR` | `agent_dir` | beside the executable |
-//! | | | `lease_ttl_secs` | 30 |
+//! | | | `lease_ttl_secs` | 30 (renewed every third; unrenewed for half of it: exit 3, see `lease.rs`) |
 //! | | | `shutdown_grace_secs` | 300 |
 //! | | | `database_budget_secs` | 60 (how long an unreachable database is retried at start) |
 

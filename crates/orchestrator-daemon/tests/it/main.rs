@@ -9,5 +9,6 @@
 mod binary;
 mod cancels;
 mod jobs;
+mod lease;
 mod restarts;
 mod support;

@@ -1,4 +1,7 @@
 pub mod daemon;
 pub mod db;
+pub mod host;
+pub mod netns;
+pub mod proxy;
 pub mod runner;
 pub mod vhost;

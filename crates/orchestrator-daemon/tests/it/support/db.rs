@@ -14,6 +14,21 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Where PostgreSQL listens, for a proxy in front of it.
+    pub fn server_addr() -> std::net::SocketAddr {
+        let server = server();
+        let host_port = server.rsplit_once('@').map_or(server.as_str(), |(_, rest)| rest);
+        let host_port = host_port.split('/').next().unwrap_or_default();
+        host_port.parse().unwrap_or_else(|_| panic!("the PostgreSQL URL {server:?} names no IP address and port"))
+    }
+
+    /// This database's URL through `addr` (a proxy) instead of the server itself.
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let server = server();
+        let user = server.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map_or("postgres", |(u, _)| u);
+        format!("postgres://{user}@{addr}/{}", self.name)
+    }
+
     pub async fn create() -> TestDb {
         let name = format!("solstice_orch_it_{}", ulid::Ulid::new().to_string().to_lowercase());
         let admin = sqlx::PgPool::connect(&format!("{}/postgres", server())).await.expect("reach PostgreSQL");

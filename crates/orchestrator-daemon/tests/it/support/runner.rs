@@ -36,11 +36,21 @@ impl Events {
 
     /// Waits until `done` holds for the events seen so far, or panics at the deadline.
     pub async fn until(&mut self, what: &str, done: impl Fn(&HashMap<Ulid, Vec<JobEvent>>) -> bool) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
+        self.until_within(what, DEADLINE, done).await
+    }
+
+    /// [`until`](Self::until) with a deadline of `within` (VM boots under TCG take longer).
+    pub async fn until_within(
+        &mut self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&HashMap<Ulid, Vec<JobEvent>>) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + within;
         while !done(&self.by_job) {
             let delivery = match tokio::time::timeout_at(deadline, self.consumer.next()).await {
                 Ok(delivery) => delivery.expect("the event consumer works"),
-                Err(_) => panic!("waited {DEADLINE:?} for {what}; saw {:#?}", self.by_job),
+                Err(_) => panic!("waited {within:?} for {what}; saw {:#?}", self.by_job),
             };
             delivery.acker.ack().await.expect("ack an event");
             let event = delivery.payload;
@@ -50,12 +60,21 @@ impl Events {
 
     /// Waits for the `job_finished` of `job_id` and returns its result and error.
     pub async fn finished(&mut self, job_id: Ulid) -> (JobResult, Option<String>) {
-        self.until("job_finished", |jobs| jobs.get(&job_id).is_some_and(|events| events.iter().any(is_finished))).await;
+        self.finished_within(job_id, DEADLINE).await
+    }
+
+    pub async fn finished_within(&mut self, job_id: Ulid, within: Duration) -> (JobResult, Option<String>) {
+        let done = |jobs: &HashMap<Ulid, Vec<JobEvent>>| jobs.get(&job_id).is_some_and(|e| e.iter().any(is_finished));
+        self.until_within("job_finished", within, done).await;
         finish_of(&self.by_job[&job_id])
     }
 
     pub async fn step_started(&mut self, job_id: Ulid) {
-        self.until("step_started", |jobs| {
+        self.step_started_within(job_id, DEADLINE).await
+    }
+
+    pub async fn step_started_within(&mut self, job_id: Ulid, within: Duration) {
+        self.until_within("step_started", within, |jobs| {
             jobs.get(&job_id).is_some_and(|events| events.iter().any(|e| matches!(e.event, Event::StepStarted { .. })))
         })
         .await;
