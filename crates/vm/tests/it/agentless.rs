@@ -206,3 +206,77 @@ fn a_cancel_kills_the_steps_process_group_in_the_guest() {
         setup.assert_nothing_left(&request, None).await;
     });
 }
+
+#[test]
+fn a_checkout_is_unpacked_in_the_guest_by_its_tar() {
+    in_test_netns(|| async {
+        let setup = setup();
+        let executor = setup.executor();
+        let tree = tempfile::tempdir().unwrap();
+        let deep = format!("{}/{}", "d".repeat(60), "e".repeat(60));
+        std::fs::create_dir_all(tree.path().join(&deep)).unwrap();
+        std::fs::write(tree.path().join(&deep).join("long-named-file.txt"), "from deep down\n").unwrap();
+        std::fs::write(tree.path().join("it's here.txt"), "quoted name\n").unwrap();
+        std::fs::write(tree.path().join("run.sh"), "#!/bin/sh\necho script ran\n").unwrap();
+        std::fs::set_permissions(tree.path().join("run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        std::os::unix::fs::symlink("run.sh", tree.path().join("link")).unwrap();
+
+        let mut request = request(
+            AGENTLESS,
+            &["", &format!("cat '{deep}/long-named-file.txt' \"it's here.txt\"\n./run.sh\nreadlink link")],
+        );
+        request.steps[0] = checkout_step();
+        let mut handle = start(&executor, request.clone()).await;
+        let mut outputs = collect_until(
+            &mut handle,
+            |o| matches!(o, AgentOutput::Event(e) if matches!(e.event, Event::CheckoutRequested { .. })),
+        )
+        .await;
+        let Some(Event::CheckoutRequested { index, request: wanted }) = events(&outputs).last().cloned().cloned()
+        else {
+            unreachable!("collect_until returned on a checkout request")
+        };
+        let source = orchestrator::WorkspaceSource { root: tree.path().to_owned(), repository: None, exclude: vec![] };
+        orchestrator::stream_checkout(Some(source), index, wanted, handle.control()).await;
+        outputs.extend(collect(&mut handle).await);
+
+        assert_eq!(finished(&outputs), (JobResult::Success, None), "{outputs:#?}");
+        assert_eq!(step_log(&outputs, 1), ["from deep down", "quoted name", "script ran", "run.sh"]);
+        setup.assert_nothing_left(&request, None).await;
+    });
+}
+
+#[test]
+fn a_background_process_does_not_hold_its_step() {
+    in_test_netns(|| async {
+        let setup = setup();
+        let executor = setup.executor();
+        let request = request(AGENTLESS, &["sleep 60 &\necho started a sleeper", "echo next step"]);
+        let started = Instant::now();
+        let mut handle = start(&executor, request.clone()).await;
+        let mut outputs = collect_until(
+            &mut handle,
+            |o| matches!(o, AgentOutput::Event(e) if matches!(e.event, Event::VmReady { .. })),
+        )
+        .await;
+        let ready = Instant::now();
+        outputs.extend(collect(&mut handle).await);
+        let steps = ready.elapsed();
+        eprintln!("boot {:?}, steps {steps:?}", ready - started);
+
+        assert_eq!(finished(&outputs), (JobResult::Success, None), "{outputs:#?}");
+        assert_eq!(step_log(&outputs, 0), ["started a sleeper"]);
+        assert_eq!(step_log(&outputs, 1), ["next step"]);
+        assert!(steps < Duration::from_secs(30), "the job waited for the sleeper: {steps:?}");
+        setup.assert_nothing_left(&request, None).await;
+    });
+}
+
+fn checkout_step() -> contract::StepCommand {
+    let mut step = contract::StepCommand::run(0, "checkout", Template::literal(""));
+    step.kind = contract::StepKind::Checkout;
+    step.uses = Some("actions/checkout@v4".into());
+    step.run = None;
+    step
+}
