@@ -220,6 +220,8 @@ fn rewrite_on(entries: &mut Vec<Entry>, root_pos: Pos) {
             .collect(),
         _ => Vec::new(),
     };
+    let mut kept = kept;
+    kept.iter_mut().for_each(|event| drop_null_defaults(&mut event.value));
     let value = if kept.is_empty() {
         Node::new(root_pos, Value::String("push".into()))
     } else {
@@ -228,6 +230,20 @@ fn rewrite_on(entries: &mut Vec<Entry>, root_pos: Pos) {
     match position {
         Some(i) => entries[i].value = value,
         None => entries.insert(0, Entry { key: "on".into(), key_pos: root_pos, value }),
+    }
+}
+
+/// Forgejo writes an input without a default as `default: null`, which the schema refuses for a
+/// typed input; it means what leaving `default` out means.
+fn drop_null_defaults(event: &mut Node) {
+    let Value::Map(fields) = &mut event.value else { return };
+    let Some(Value::Map(inputs)) = fields.iter_mut().find(|f| f.key == "inputs").map(|f| &mut f.value.value) else {
+        return;
+    };
+    for input in inputs.iter_mut() {
+        if let Value::Map(fields) = &mut input.value.value {
+            fields.retain(|f| !(f.key == "default" && matches!(f.value.value, Value::Null)));
+        }
     }
 }
 

@@ -58,8 +58,11 @@ const GITHUB_KEYS: &[&str] = &[
 /// `github`: the GitHub keys of `task.context`, values as the server sent them, with `event`
 /// as an object (a server that sends it as JSON text gets it parsed).
 pub(super) fn github(context: &Map<String, Json>) -> Json {
-    let mut github: Map<String, Json> =
-        context.iter().filter(|(k, _)| GITHUB_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut github: Map<String, Json> = context
+        .iter()
+        .filter(|(k, _)| GITHUB_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let event = match github.remove("event") {
         Some(Json::Object(event)) => event,
         Some(Json::String(text)) => match serde_json::from_str::<Json>(&text) {
@@ -78,7 +81,8 @@ pub(super) fn github(context: &Map<String, Json>) -> Json {
 /// `needs.<job>.{result,outputs}`, results named as the workflow language has them.
 pub(super) fn needs(needs: &BTreeMap<String, NeedInput>) -> Json {
     let entries = needs.iter().map(|(job, need)| {
-        let outputs: Map<String, Json> = need.outputs.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
+        let outputs: Map<String, Json> =
+            need.outputs.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
         let value = serde_json::json!({ "result": result_name(need.result), "outputs": outputs });
         (job.clone(), value)
     });

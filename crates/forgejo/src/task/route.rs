@@ -11,11 +11,9 @@ pub(super) fn route_label(labels: &[String], settings: &TranslateSettings<'_>) -
     match (served.as_slice(), unknown.is_empty()) {
         ([one], true) => Ok(one.clone()),
         ([], _) => Err(TaskError::NoServedLabel { labels: labels.to_vec(), serves: settings.catalog_labels.clone() }),
-        ([_], false) => Err(TaskError::UnknownLabels {
-            labels: labels.to_vec(),
-            unknown,
-            serves: settings.catalog_labels.clone(),
-        }),
+        ([_], false) => {
+            Err(TaskError::UnknownLabels { labels: labels.to_vec(), unknown, serves: settings.catalog_labels.clone() })
+        }
         (_, _) => Err(TaskError::SeveralServedLabels { labels: labels.to_vec(), served }),
     }
 }

@@ -37,8 +37,7 @@ pub(super) fn plaintext(input: &TaskInput) -> BTreeMap<String, SecretString> {
 pub(super) fn masks(input: &TaskInput, secrets: &BTreeMap<String, SecretString>) -> Vec<SecretString> {
     let credentials = CONTEXT_CREDENTIALS.iter().filter_map(|k| input.context.get(*k)).filter_map(|v| v.as_str());
     let mut values: Vec<&str> = secrets.values().map(SecretString::expose).chain(credentials).collect();
-    let lines: Vec<&str> =
-        values.iter().filter(|v| v.contains('\n')).flat_map(|v| v.lines()).map(str::trim).collect();
+    let lines: Vec<&str> = values.iter().filter(|v| v.contains('\n')).flat_map(|v| v.lines()).map(str::trim).collect();
     values.extend(lines);
     values.retain(|v| !v.trim().is_empty());
     values.sort_unstable();
