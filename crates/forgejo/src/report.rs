@@ -7,6 +7,21 @@
 //! arrive in any order the bus allows, and remembers which rows and outputs the server has
 //! acknowledged; it is plain data, saved as JSON through a [`Checkpoint`] so a restarted runner
 //! resumes where it stopped. [`Reporter`] drives a [`TaskSink`] (the Connect client) from it.
+//!
+//! How the daemon uses it, per task:
+//! 1. `Ledger::new(task.id, translated.step_count)` (or `Ledger::from_json` of the store's
+//!    `runner_task` after a restart), `set_secrets` with the task's secret values, `note_setup`
+//!    for the runner's own setup lines. A task that cannot be translated gets
+//!    `ledger.fail(now, &error.to_string(), TaskResult::Failure)` and a run on a closed channel:
+//!    it only reports the end.
+//! 2. `Reporter::new(ledger, ReportConfig::default())`; take `cancel_requested()` (publish a
+//!    cancel on the bus when it turns `Some`) and `saved_mark()` (ack each bus delivery of the
+//!    job whose `(attempt, seq)` is at or below it — never earlier: the saved state is what makes
+//!    an acked event safe to lose).
+//! 3. `run(&sink, events, &mut StoreCheckpoint::new(store, runner_id, &task.id.to_string()))`,
+//!    feeding the job's events into the channel. `Finished` → remove the runner task state;
+//!    `Detached` (the channel closed) → keep it for the next start; an error → the forge refuses
+//!    us (unauthenticated) or was unreachable for `give_up_after`.
 
 mod checkpoint;
 mod ledger;

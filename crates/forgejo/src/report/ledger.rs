@@ -256,11 +256,13 @@ impl Ledger {
         }
         let taken = (ack_index - self.acked).min(self.pending.len() as i64);
         if ack_index > self.row_count() {
-            tracing::warn!(
+            // After a restart from a state saved before its last flush: the events that follow
+            // rebuild the same rows at the same indexes, and the server skips them as overlap.
+            tracing::info!(
                 task_id = self.task_id,
                 ack_index,
                 rows = self.row_count(),
-                "the forge holds more rows than we wrote"
+                "the forge holds rows not written yet"
             );
         }
         self.pending.drain(..taken as usize);

@@ -139,7 +139,9 @@ impl Reporter {
         let config = self.config.clone();
         // Report at once: the server learns the task is in hand, a restarted runner looks alive.
         let mut next_flush = Instant::now();
-        let mut silence_at = Instant::now() + config.silence_timeout;
+        // Silence counts only once the job has been heard of: before its first event it waits
+        // in the queue for a free slot, and nothing sends heartbeats for it.
+        let mut silence_at = self.ledger.mark().map(|_| Instant::now() + config.silence_timeout);
         let mut cancel_at: Option<Instant> = None;
         let mut retry = Retry::default();
         while !self.ledger.is_finished() {
@@ -180,13 +182,15 @@ impl Reporter {
                             break;
                         }
                     }
-                    silence_at = Instant::now() + config.silence_timeout;
+                    if self.ledger.mark().is_some() {
+                        silence_at = Some(Instant::now() + config.silence_timeout);
+                    }
                     self.save(checkpoint).await;
                     if news && retry.since.is_none() {
                         next_flush = next_flush.min(Instant::now() + config.flush_delay);
                     }
                 }
-                () = sleep_until(silence_at) => {
+                () = sleep_until(silence_at.unwrap_or(next_flush)), if silence_at.is_some() => {
                     let seconds = config.silence_timeout.as_secs();
                     let text = format!(
                         "The orchestrator sent nothing about this job for {seconds} s (its heartbeats stopped); the job is failed."
@@ -194,7 +198,7 @@ impl Reporter {
                     self.ledger.fail(time::OffsetDateTime::now_utc(), &text, TaskResult::Failure);
                     self.save(checkpoint).await;
                 }
-                () = sleep_until(cancel_at.unwrap_or(silence_at)), if cancel_at.is_some() => {
+                () = sleep_until(cancel_at.unwrap_or(next_flush)), if cancel_at.is_some() => {
                     let seconds = config.cancel_grace.as_secs();
                     let text = format!("The job did not end within {seconds} s of the cancel; it is reported cancelled.");
                     self.ledger.fail(time::OffsetDateTime::now_utc(), &text, TaskResult::Cancelled);

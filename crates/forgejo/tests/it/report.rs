@@ -926,3 +926,23 @@ async fn the_state_is_kept_in_the_store_and_restored_from_it() {
     assert_eq!(restored, ledger);
     store.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_still_queued_is_not_failed_for_silence() {
+    let fake = FakeForgejo::new();
+    let mut job = Job::new();
+    let run = start(&fake, Ledger::new(TASK, 1));
+    // Five minutes in the queue before an orchestrator takes it.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    run.send([
+        job.event(Event::Accepted { orchestrator: "orch-1".into() }),
+        job.event(finished(0, Outcome::Success)),
+        job.event(job_finished(Outcome::Success)),
+    ])
+    .await;
+    assert_eq!(
+        run.end().await,
+        ReportEnd::Finished { result: TaskResult::Success, server_result: TaskResult::Success }
+    );
+    fake.with(|server| assert!(server.rows.iter().all(|row| !row.contains("heartbeats stopped"))));
+}
