@@ -1,7 +1,6 @@
 //! The two Connect unary codecs: binary protobuf and protojson (forgejo.md §1.2).
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -50,22 +49,15 @@ impl Codec {
         }
     }
 
-    /// Encodes a successful answer: HTTP 200 and the bare message (§1.2).
-    pub fn respond<M>(self, message: &M) -> Response
+    /// Encodes the message of a successful answer, the bare message without framing (§1.2).
+    pub fn encode<M>(self, message: &M) -> Result<Vec<u8>, ConnectError>
     where
         M: prost::Message + Serialize,
     {
-        let body = match self {
-            Codec::Proto => message.encode_to_vec(),
-            Codec::Json => match serde_json::to_vec(message) {
-                Ok(body) => body,
-                Err(error) => {
-                    return ConnectError::new(Code::Internal, format!("marshal message: {error}")).into_response();
-                }
-            },
-        };
-        let mut response = (StatusCode::OK, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type()));
-        response
+        match self {
+            Codec::Proto => Ok(message.encode_to_vec()),
+            Codec::Json => serde_json::to_vec(message)
+                .map_err(|error| ConnectError::new(Code::Internal, format!("marshal message: {error}"))),
+        }
     }
 }

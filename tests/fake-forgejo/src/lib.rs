@@ -13,6 +13,7 @@
 mod auth;
 mod call;
 mod codec;
+mod compression;
 mod connect_error;
 mod context;
 mod faults;

@@ -17,7 +17,7 @@ use crate::connect_error::{Code, ConnectError};
 use crate::faults::PROXY_PAGE;
 use crate::proto::ping::v1 as ping;
 use crate::state::{Shared, State};
-use crate::{logs, runners, task_update, tasks};
+use crate::{compression, logs, runners, task_update, tasks};
 
 const PING_SERVICE: &str = "ping.v1.PingService";
 const RUNNER_SERVICE: &str = "runner.v1.RunnerService";
@@ -99,9 +99,23 @@ fn answer(state: &mut State, service: &str, method: &str, headers: &HeaderMap, b
         return ConnectError::new(Code::Unimplemented, format!("unknown compression {encoding:?}")).into();
     }
     match dispatch(state, codec, method, headers, body) {
-        Ok(response) => response.into(),
+        Ok(message) => success(codec, message, headers).into(),
         Err(error) => error.into(),
     }
+}
+
+/// HTTP 200 with the encoded message in the request's codec (§1.2), gzip'ed when the client
+/// accepts it and the message is big enough (§1.5).
+fn success(codec: Codec, message: Vec<u8>, headers: &HeaderMap) -> Response {
+    let compress = message.len() >= compression::MIN_BYTES && compression::accepts_gzip(headers);
+    let body = if compress { compression::gzip(&message) } else { message };
+    let mut response = (StatusCode::OK, body).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(codec.content_type()));
+    if compress {
+        response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
 }
 
 fn dispatch(
@@ -110,38 +124,38 @@ fn dispatch(
     method: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, ConnectError> {
+) -> Result<Vec<u8>, ConnectError> {
     match method {
         // §3.1: no auth, no side effects.
         "Ping" => {
             let request: ping::PingRequest = codec.decode(body)?;
-            Ok(codec.respond(&ping::PingResponse { data: format!("Hello, {}!", request.data) }))
+            codec.encode(&ping::PingResponse { data: format!("Hello, {}!", request.data) })
         }
         // §1.3: Register is the one runner call without auth headers.
         "Register" => {
             let request = codec.decode(body)?;
-            Ok(codec.respond(&runners::register(state, request)?))
+            codec.encode(&runners::register(state, request)?)
         }
         "Declare" => {
             let request = codec.decode(body)?;
             let runner = authenticate(state, headers, false)?;
-            Ok(codec.respond(&runners::declare(state, runner, request)?))
+            codec.encode(&runners::declare(state, runner, request)?)
         }
         "FetchTask" => {
             let request = codec.decode(body)?;
             let runner = authenticate(state, headers, false)?;
             let key = headers.get("x-runner-request-key").and_then(|value| value.to_str().ok());
-            Ok(codec.respond(&tasks::fetch_task(state, runner, key, request)?))
+            codec.encode(&tasks::fetch_task(state, runner, key, request)?)
         }
         "UpdateTask" => {
             let request = codec.decode(body)?;
             let runner = authenticate(state, headers, true)?;
-            Ok(codec.respond(&task_update::update_task(state, runner, request)?))
+            codec.encode(&task_update::update_task(state, runner, request)?)
         }
         "UpdateLog" => {
             let request = codec.decode(body)?;
             let runner = authenticate(state, headers, true)?;
-            Ok(codec.respond(&logs::update_log(state, runner, request)?))
+            codec.encode(&logs::update_log(state, runner, request)?)
         }
         _ => Err(ConnectError::new(Code::Unimplemented, "unknown method")),
     }

@@ -134,3 +134,63 @@ async fn the_calls_record_what_the_client_sent() {
     let last = fake.snapshot(|snapshot| snapshot.calls_of("FetchTask")).pop().unwrap();
     assert_eq!((last.status, last.code), (401, Some(Code::Unauthenticated)));
 }
+
+#[tokio::test]
+async fn a_big_answer_is_gzipped_for_a_client_that_accepts_it() {
+    let fake = FakeForgejo::start().await.unwrap();
+    let mut client = registered(&fake, &["linux"], false).await;
+    let mut spec = JobSpec::new("build", crate::client::PAYLOAD, &["linux"], &["one"]);
+    spec.vars.insert("BIG".into(), "x".repeat(4096));
+    fake.add_job(spec);
+
+    // A client that decodes gzip itself (reqwest's decoder checks the CRC and length).
+    client.request_key = Some("same".into());
+    let task = client.fetch(0).await.unwrap().task.unwrap();
+    assert_eq!(task.vars["BIG"].len(), 4096);
+    let call = fake.calls().pop().unwrap();
+    assert!(call.accept_encoding.is_some_and(|encoding| encoding.contains("gzip")));
+
+    // The raw answer is a gzip member.
+    client.http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let raw = client
+        .http
+        .post(format!("{}/runner.v1.RunnerService/FetchTask", client.base))
+        .header("content-type", "application/proto")
+        .header("accept-encoding", "gzip")
+        .header("x-runner-uuid", client.uuid.clone().unwrap())
+        .header("x-runner-token", client.token.clone().unwrap())
+        .header("x-runner-request-key", "same")
+        .body(wire::FetchTaskRequest { tasks_version: 0 }.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers().get("content-encoding").map(|value| value.as_bytes()), Some(&b"gzip"[..]));
+    let body = raw.bytes().await.unwrap();
+    assert_eq!(&body[..2], &[0x1f, 0x8b]);
+
+    // A small answer, or a client that does not ask for gzip, gets the plain message.
+    let plain = client.post("ping.v1.PingService/Ping", "application/proto", Vec::new()).await;
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = client.post("runner.v1.RunnerService/FetchTask", "application/proto", Vec::new()).await;
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    assert!(wire::FetchTaskResponse::decode(plain.bytes().await.unwrap()).unwrap().task.is_some());
+}
+
+#[tokio::test]
+async fn a_gzipped_request_is_refused_as_an_unknown_compression() {
+    let fake = FakeForgejo::start().await.unwrap();
+    let client = Client::new(&fake);
+    let response = client
+        .http
+        .post(format!("{}/ping.v1.PingService/Ping", client.base))
+        .header("content-type", "application/proto")
+        .header("content-encoding", "gzip")
+        .body(vec![0x1f, 0x8b])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 501);
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    assert_eq!(body["code"], "unimplemented");
+}
