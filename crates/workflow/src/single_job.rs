@@ -131,6 +131,15 @@ pub fn parse_single_job(source: &str, file: &str) -> Result<SingleJob, SingleJob
     if let Some(strategy) = job_fields.iter_mut().find(|e| e.key == "strategy") {
         normalize_strategy(&mut strategy.value);
     }
+    number_fields(job_fields);
+    for step in job_fields.iter_mut().filter(|e| e.key == "steps").flat_map(|e| match &mut e.value.value {
+        Value::Seq(steps) => steps.iter_mut().collect(),
+        _ => Vec::new(),
+    }) {
+        if let Value::Map(fields) = &mut step.value {
+            number_fields(fields);
+        }
+    }
 
     let mut sink = Sink::new(file);
     schema::check(&root, schema::ROOT, &mut sink);
@@ -230,6 +239,18 @@ fn rewrite_on(entries: &mut Vec<Entry>, root_pos: Pos) {
     match position {
         Some(i) => entries[i].value = value,
         None => entries.insert(0, Entry { key: "on".into(), key_pos: root_pos, value }),
+    }
+}
+
+/// Forgejo's job parser keeps `timeout-minutes` as text, so `30` arrives as `"30"`; the schema
+/// wants a number (or an expression, which stays as it is).
+fn number_fields(fields: &mut [Entry]) {
+    for field in fields.iter_mut().filter(|f| matches!(f.key.as_str(), "timeout-minutes" | "cancel-timeout-minutes")) {
+        if let Value::String(text) = &field.value.value
+            && let Ok(n) = text.trim().parse::<f64>()
+        {
+            field.value.value = Value::Number(n);
+        }
     }
 }
 

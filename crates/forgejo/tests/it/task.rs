@@ -37,7 +37,7 @@ jobs:
     defaults:
       run:
         shell: bash
-    timeout-minutes: 30
+    timeout-minutes: "30"
     outputs:
       digest: ${{ steps.build.outputs.digest }}
     strategy:
@@ -57,7 +57,7 @@ jobs:
         if: github.event_name == 'pull_request'
         run: go build ./... && echo "digest=abc" >> "$GITHUB_OUTPUT"
         continue-on-error: true
-        timeout-minutes: 10
+        timeout-minutes: "10"
         env:
           CGO_ENABLED: "0"
       - name: Show version
