@@ -75,8 +75,9 @@ impl SingleJob {
 /// Reads a forge's one-job workflow with Solstice's product rules. Keys the schema does not
 /// know are dropped at the top level and on the job (forges add their own, such as Forgejo's
 /// `__metadata` and `incomplete_*`); `needs` is dropped (the forge passes the needed jobs'
-/// results instead); `on` keeps only what defines inputs. Diagnostics carry no line and column:
-/// the document is the forge's re-serialisation, so its positions would not match the user's file.
+/// results instead), so is `concurrency` (the forge applied it); `on` keeps only what defines
+/// inputs. Diagnostics carry no line and column: the document is the forge's re-serialisation,
+/// so its positions would not match the user's file.
 pub fn parse_single_job(source: &str, file: &str) -> Result<SingleJob, SingleJobError> {
     let mut sink = Sink::new(file);
     let Some(mut root) = yaml::load(source, &mut sink) else {
@@ -89,7 +90,9 @@ pub fn parse_single_job(source: &str, file: &str) -> Result<SingleJob, SingleJob
             None,
         ));
     };
-    entries.retain(|e| known_key(&e.key, &["workflow-root"]));
+    // Concurrency is the forge's business (it decided this job may start now), and Forgejo
+    // writes `cancel-in-progress` as text, which the schema refuses.
+    entries.retain(|e| e.key != "concurrency" && known_key(&e.key, &["workflow-root"]));
     rewrite_on(entries, root.pos);
 
     let Some(jobs) = entries.iter_mut().find(|e| e.key == "jobs") else {
@@ -118,7 +121,9 @@ pub fn parse_single_job(source: &str, file: &str) -> Result<SingleJob, SingleJob
         let reason = format!("the job must be a mapping, found {}", describe(job));
         return Err(invalid(vec![Diagnostic::new(file, None, Some(&job_key), reason)], None));
     };
-    job_fields.retain(|e| e.key != "needs" && known_key(&e.key, &["job-factory", "workflow-job"]));
+    job_fields.retain(|e| {
+        !matches!(e.key.as_str(), "needs" | "concurrency") && known_key(&e.key, &["job-factory", "workflow-job"])
+    });
     let name = take(job_fields, "name").and_then(|n| n.scalar_text()).filter(|n| !n.is_empty());
     let runs_on = match job_fields.iter_mut().find(|e| e.key == "runs-on") {
         Some(entry) => {

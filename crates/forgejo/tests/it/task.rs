@@ -38,6 +38,9 @@ jobs:
       run:
         shell: bash
     timeout-minutes: "30"
+    concurrency:
+      group: build-${{ github.ref }}
+      cancel-in-progress: "true"
     outputs:
       digest: ${{ steps.build.outputs.digest }}
     strategy:
