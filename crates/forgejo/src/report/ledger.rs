@@ -240,6 +240,11 @@ impl Ledger {
         (self.acked, &self.pending)
     }
 
+    /// Bytes of content not acknowledged yet.
+    pub fn unacked_bytes(&self) -> usize {
+        self.pending.iter().map(|row| row.content.len()).sum()
+    }
+
     /// Takes the server's `ack_index`. Returns whether rows were acknowledged.
     ///
     /// An index below what the server acknowledged before means it lost rows we no longer

@@ -32,6 +32,12 @@ pub struct ReportConfig {
     pub max_batch_bytes: usize,
     /// How many UpdateTask calls may try to deliver outputs before the final one.
     pub output_attempts: u32,
+    /// While the unacknowledged rows stay under this size, the state is saved after every batch
+    /// of events; above it (the forge is away and rows pile up) at most once per `save_interval`,
+    /// so saving does not grow with the square of the backlog. Events are acked only once saved
+    /// either way.
+    pub save_eager_bytes: usize,
+    pub save_interval: Duration,
 }
 
 impl Default for ReportConfig {
@@ -46,6 +52,8 @@ impl Default for ReportConfig {
             give_up_after: Duration::from_secs(15 * 60),
             max_batch_bytes: 512 * 1024,
             output_attempts: 5,
+            save_eager_bytes: 1024 * 1024,
+            save_interval: Duration::from_secs(1),
         }
     }
 }
@@ -143,6 +151,7 @@ impl Reporter {
         // in the queue for a free slot, and nothing sends heartbeats for it.
         let mut silence_at = self.ledger.mark().map(|_| Instant::now() + config.silence_timeout);
         let mut cancel_at: Option<Instant> = None;
+        let mut save_at: Option<Instant> = None;
         let mut retry = Retry::default();
         while !self.ledger.is_finished() {
             tokio::select! {
@@ -157,6 +166,7 @@ impl Reporter {
                             if self.ledger.unacked().0 != acked_before {
                                 // Keeps the saved state small: acknowledged rows leave it.
                                 self.save(checkpoint).await;
+                                save_at = None;
                             }
                         }
                         Err(error) => next_flush = Instant::now() + retry.failed(error, &config)?,
@@ -185,10 +195,19 @@ impl Reporter {
                     if self.ledger.mark().is_some() {
                         silence_at = Some(Instant::now() + config.silence_timeout);
                     }
-                    self.save(checkpoint).await;
+                    if self.ledger.unacked_bytes() <= config.save_eager_bytes {
+                        self.save(checkpoint).await;
+                        save_at = None;
+                    } else if save_at.is_none() {
+                        save_at = Some(Instant::now() + config.save_interval);
+                    }
                     if news && retry.since.is_none() {
                         next_flush = next_flush.min(Instant::now() + config.flush_delay);
                     }
+                }
+                () = sleep_until(save_at.unwrap_or(next_flush)), if save_at.is_some() => {
+                    self.save(checkpoint).await;
+                    save_at = None;
                 }
                 () = sleep_until(silence_at.unwrap_or(next_flush)), if silence_at.is_some() => {
                     let seconds = config.silence_timeout.as_secs();
