@@ -15,12 +15,19 @@ const MATRIX_JOB: &str = r#"name: CI
       level:
         type: number
         default: 2
+      note:
+        type: string
+        default: null
 env:
   WF: one
 jobs:
   build:
     name: build (omnios-r151054, 1.19)
     runs-on: [self-hosted, omnios-r151054]
+    timeout-minutes: "30"
+    concurrency:
+      group: ci
+      cancel-in-progress: "true"
     strategy:
       fail-fast: "false"
       max-parallel: "2"
@@ -33,6 +40,7 @@ jobs:
     steps:
       - uses: https://data.forgejo.org/actions/checkout@v4
       - run: go test ./...
+        timeout-minutes: "5"
 incomplete_matrix: false
 __metadata:
   namespace: abc
@@ -49,7 +57,11 @@ fn forge_decisions_are_kept_and_contexts_are_the_one_combination() {
     let job = parse_single_job(MATRIX_JOB, "ci.yml").expect("payload parses");
     assert_eq!(job.job_key(), "build");
     assert_eq!(job.runs_on(), ["self-hosted", "omnios-r151054"]);
-    assert_eq!(job.workflow().inputs("workflow_dispatch").map(<[_]>::len), Some(1));
+    let inputs = job.workflow().inputs("workflow_dispatch").expect("dispatch inputs are kept");
+    assert_eq!(
+        inputs.iter().map(|i| (i.name.as_str(), i.default.is_some())).collect::<Vec<_>>(),
+        [("level", true), ("note", false)]
+    );
     let request = expand_single_job(&job, &Fixture::new().input()).expect("expands");
     assert_eq!(request.name, "build (omnios-r151054, 1.19)");
     assert_eq!(request.route_label, "omnios-r151054");
@@ -62,6 +74,8 @@ fn forge_decisions_are_kept_and_contexts_are_the_one_combination() {
     assert_eq!(request.defaults.shell.as_deref(), Some("bash"));
     assert_eq!(request.steps.len(), 2);
     assert_eq!(request.steps[0].kind, contract::StepKind::Checkout);
+    assert_eq!(request.timeout_minutes, Some(contract::Template::Literal(json!(30))));
+    assert_eq!(request.steps[1].timeout_minutes, Some(contract::Template::Literal(json!(5))));
 }
 
 #[test]
