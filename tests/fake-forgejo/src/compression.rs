@@ -57,7 +57,7 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// CRC-32 (IEEE, reflected), as gzip's trailer needs.
-fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for byte in data {
         crc ^= u32::from(*byte);

@@ -17,6 +17,7 @@ mod compression;
 mod connect_error;
 mod context;
 mod faults;
+mod inflate;
 mod instance;
 mod job_spec;
 mod logs;

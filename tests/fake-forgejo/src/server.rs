@@ -89,15 +89,25 @@ fn answer(state: &mut State, service: &str, method: &str, headers: &HeaderMap, b
     let Some(codec) = Codec::from_headers(headers) else {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "").into_response().into();
     };
-    // §1.5: the fake has no gzip codec, so a compressed request is refused the way connect-go
-    // refuses an encoding it does not know.
-    if let Some(encoding) = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|value| value.to_str().ok())
-        .filter(|encoding| !encoding.eq_ignore_ascii_case("identity"))
-    {
-        return ConnectError::new(Code::Unimplemented, format!("unknown compression {encoding:?}")).into();
-    }
+    // §1.5: connect-go reads gzip'ed requests by default; another encoding it does not know
+    // is refused as unimplemented.
+    let inflated;
+    let body = match headers.get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()) {
+        None => body,
+        Some(encoding) if encoding.eq_ignore_ascii_case("identity") => body,
+        Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => match crate::inflate::gunzip(body) {
+            Ok(plain) => {
+                inflated = plain;
+                &inflated
+            }
+            Err(error) => {
+                return ConnectError::new(Code::InvalidArgument, format!("decompress request: {error}")).into();
+            }
+        },
+        Some(encoding) => {
+            return ConnectError::new(Code::Unimplemented, format!("unknown compression {encoding:?}")).into();
+        }
+    };
     match dispatch(state, codec, method, headers, body) {
         Ok(message) => success(codec, message, headers).into(),
         Err(error) => error.into(),

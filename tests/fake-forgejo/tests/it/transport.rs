@@ -176,21 +176,55 @@ async fn a_big_answer_is_gzipped_for_a_client_that_accepts_it() {
     assert!(wire::FetchTaskResponse::decode(plain.bytes().await.unwrap()).unwrap().task.is_some());
 }
 
-#[tokio::test]
-async fn a_gzipped_request_is_refused_as_an_unknown_compression() {
-    let fake = FakeForgejo::start().await.unwrap();
-    let client = Client::new(&fake);
+/// Ping requests in JSON, gzip'ed by Python's `gzip.compress(…, mtime=0)`: a short one (a
+/// fixed-Huffman block) and a long repetitive one (a dynamic-Huffman block, see `long_words`).
+const GZIP_FIXED: &str = "1f8b0800000000000203ab564a492c4954b2524aafca2c50aa0500818c70f30f000000";
+const GZIP_DYNAMIC: &str = "1f8b0800000000000203edcbc10d80300805d0557e18c36d886253a5450b3d19777707cfbcfb7b68e3605a68ccde65a0aace668e5bda849b7ad455b0db2872183ce4825a41b09fc892254b962c59b2fc2ff47ee9b0c66b86070000";
+
+fn long_words() -> String {
+    let words = ["runner", "task", "log", "step", "forgejo", "solstice", "qemu", "illumos"];
+    (0..300).map(|i| words[i * 7 % 8]).collect::<Vec<_>>().join(" ")
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+async fn gzipped_ping(client: &Client, body: Vec<u8>, encoding: &str) -> (u16, Value) {
     let response = client
         .http
         .post(format!("{}/ping.v1.PingService/Ping", client.base))
-        .header("content-type", "application/proto")
-        .header("content-encoding", "gzip")
-        .body(vec![0x1f, 0x8b])
+        .header("content-type", "application/json")
+        .header("content-encoding", encoding)
+        .body(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 501);
+    let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    assert_eq!(body["code"], "unimplemented");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_gzipped_request_is_read() {
+    let fake = FakeForgejo::start().await.unwrap();
+    let client = Client::new(&fake);
+    let (status, answer) = gzipped_ping(&client, unhex(GZIP_FIXED), "gzip").await;
+    assert_eq!((status, answer), (200, json!({ "data": "Hello, gzip!" })));
+    let (status, answer) = gzipped_ping(&client, unhex(GZIP_DYNAMIC), "gzip").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["data"], format!("Hello, {}!", long_words()));
+}
+
+#[tokio::test]
+async fn a_corrupt_or_unknown_compression_is_refused() {
+    let fake = FakeForgejo::start().await.unwrap();
+    let client = Client::new(&fake);
+    let mut corrupt = unhex(GZIP_DYNAMIC);
+    let last = corrupt.len() - 5;
+    corrupt[last] ^= 0xff;
+    let (status, answer) = gzipped_ping(&client, corrupt, "gzip").await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("invalid_argument")));
+    let (status, answer) = gzipped_ping(&client, b"{}".to_vec(), "br").await;
+    assert_eq!((status, answer["code"].as_str()), (501, Some("unimplemented")));
 }
