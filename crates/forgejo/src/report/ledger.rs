@@ -26,6 +26,8 @@ const STATE_VERSION: u32 = 1;
 pub struct Ledger {
     version: u32,
     task_id: i64,
+    /// The job whose events we take: the first one seen.
+    job_id: Option<ulid::Ulid>,
     /// The job attempt whose events we take, and the last `seq` taken of it.
     attempt: Option<u32>,
     last_seq: u64,
@@ -80,6 +82,8 @@ pub enum Applied {
     Duplicate,
     /// Of an earlier attempt than the one being reported: dropped.
     Stale,
+    /// Of another job (a routing mistake): dropped.
+    OtherJob,
 }
 
 /// How far the events taken reach: `(attempt, seq)` of the last one. A consumer acks every
@@ -96,6 +100,7 @@ impl Ledger {
         Ledger {
             version: STATE_VERSION,
             task_id,
+            job_id: None,
             attempt: None,
             last_seq: 0,
             result: TaskResult::Unspecified,
@@ -178,6 +183,10 @@ impl Ledger {
 
     /// Takes one event of the job. Duplicates and events of older attempts change nothing.
     pub fn apply(&mut self, event: &JobEvent) -> Applied {
+        if *self.job_id.get_or_insert(event.job_id) != event.job_id {
+            tracing::warn!(task_id = self.task_id, job_id = %event.job_id, "event of another job dropped");
+            return Applied::OtherJob;
+        }
         let arrival = match self.attempt {
             Some(attempt) if event.attempt < attempt => return Applied::Stale,
             Some(attempt) if event.attempt == attempt && event.seq <= self.last_seq => return Applied::Duplicate,
@@ -486,6 +495,7 @@ impl Ledger {
             let text = mask(error, &self.secrets);
             self.push(rows(at, &text));
         }
+        self.outputs = outputs.into_iter().filter(|(key, value)| self.output_fits(at, key, value)).collect();
         // Always at least one completion row: the final UpdateLog must write a row, or the
         // server ignores its `no_more`.
         self.push(rows(at, &closing_line(result)));
@@ -503,10 +513,26 @@ impl Ledger {
                 }
             }
         }
-        self.outputs = outputs;
         self.started_at.get_or_insert(at);
         self.stopped_at = Some(at);
         self.result = result;
+    }
+}
+
+impl Ledger {
+    /// Whether Forgejo stores this output (key ≤ 255 bytes, value ≤ 1 MiB); it ignores others
+    /// silently, so say it in the log instead.
+    fn output_fits(&mut self, at: OffsetDateTime, key: &str, value: &str) -> bool {
+        const MAX_KEY: usize = 255;
+        const MAX_VALUE: usize = 1024 * 1024;
+        if key.len() <= MAX_KEY && value.len() <= MAX_VALUE {
+            return true;
+        }
+        let shown: String = key.chars().take(64).collect();
+        let line =
+            format!("Output {shown} is not sent: Forgejo takes keys up to {MAX_KEY} bytes and values up to 1 MiB.");
+        self.push(rows(at, &line));
+        false
     }
 }
 

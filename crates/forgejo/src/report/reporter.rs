@@ -234,7 +234,7 @@ impl Reporter {
             super::Applied::Taken | super::Applied::Gap { .. } => {
                 !matches!(event.event, Event::Heartbeat | Event::Unknown | Event::CheckoutRequested { .. })
             }
-            super::Applied::Duplicate | super::Applied::Stale => false,
+            super::Applied::Duplicate | super::Applied::Stale | super::Applied::OtherJob => false,
         }
     }
 

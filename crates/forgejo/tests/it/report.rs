@@ -475,9 +475,11 @@ async fn outputs_are_resent_until_the_server_has_them() {
     let mut job = Job::new();
     let run = start(&fake, Ledger::new(TASK, 1));
     let outputs = BTreeMap::from([("sha".to_owned(), "abc".to_owned()), ("version".to_owned(), "1.2".to_owned())]);
+    let mut with_a_huge_one = outputs.clone();
+    with_a_huge_one.insert("huge".into(), "x".repeat(1024 * 1024 + 1));
     run.send([
         job.event(finished(0, Outcome::Success)),
-        job.event(Event::JobFinished { result: Outcome::Success, outputs: outputs.clone(), error: None }),
+        job.event(Event::JobFinished { result: Outcome::Success, outputs: with_a_huge_one, error: None }),
     ])
     .await;
     run.end().await;
@@ -492,6 +494,11 @@ async fn outputs_are_resent_until_the_server_has_them() {
         };
         assert_eq!(sends("sha"), 1, "an acknowledged output is not sent again");
         assert_eq!(sends("version"), 2, "a forgotten output is sent again");
+        assert_eq!(sends("huge"), 0, "an output Forgejo would ignore is not sent");
+        assert_eq!(
+            server.rows,
+            ["Output huge is not sent: Forgejo takes keys up to 255 bytes and values up to 1 MiB.", "Job succeeded"]
+        );
         assert_final_order(server);
     });
 }
@@ -899,8 +906,10 @@ fn duplicates_and_older_attempts_are_dropped_and_gaps_noted() {
     assert_eq!(ledger.apply(&second), Applied::Duplicate);
     assert_eq!(ledger.apply(&third), Applied::Duplicate);
     assert_eq!(ledger.unacked().1.iter().map(|row| row.content.as_str()).collect::<Vec<_>>(), ["three"]);
-    let older = JobEvent { attempt: 0, seq: 9, ..second };
+    let older = JobEvent { attempt: 0, seq: 9, ..second.clone() };
     assert_eq!(ledger.apply(&older), Applied::Stale);
+    let other = JobEvent { job_id: Ulid::new(), seq: 4, ..second };
+    assert_eq!(ledger.apply(&other), Applied::OtherJob);
     assert_eq!(ledger.mark(), Some(Mark { attempt: 1, seq: 3 }));
 }
 
