@@ -7,6 +7,7 @@
 //! here, in the orchestrator's memory, because no agent exists to open them in the guest.
 
 mod command;
+mod hash;
 mod host;
 mod process;
 mod quote;

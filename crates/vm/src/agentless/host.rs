@@ -1,6 +1,7 @@
 //! [`Host`] over the job's SSH session: the engine's seam for a guest without an agent. Every
 //! file operation is a small command on an exec channel of its own (`cat`, `mkdir -p`,
-//! `rm -rf`, `tar -x`), with every path quoted; processes are in `process.rs`.
+//! `rm -rf`, `tar -x`), with every path quoted; processes are in `process.rs`, `hashFiles()` in
+//! `hash.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -115,8 +116,8 @@ impl Host for SshHost<'_> {
         Ok(Box::new(SshTarSink::start(self.session, dest).await?))
     }
 
-    async fn hash_files(&self, _root: &Path, _patterns: &[String]) -> Result<String, HostError> {
-        Err(HostError::Remote("hashFiles() is not available yet on images without an agent".to_owned()))
+    async fn hash_files(&self, root: &Path, patterns: &[String]) -> Result<String, HostError> {
+        super::hash::hash_files(self.session, root, patterns).await
     }
 }
 

@@ -27,18 +27,24 @@ fn setup() -> Setup {
 }
 
 /// A job that exercises what a user sees: hostname, outputs, `GITHUB_ENV` across steps, a
-/// warning, a failing step with `continue-on-error`, a masked secret, job outputs.
+/// warning, a failing step with `continue-on-error`, a masked secret, `hashFiles()`, job outputs.
+/// stdout and stderr are separate pipes whose lines race, so step 2 pauses between them.
 fn showcase(label: &str, key: &contract::BusKey) -> JobRequest {
     let mut request = request(
         label,
         &[
             "hostname",
             "echo \"greeting=hello from $(hostname)\" >> \"$GITHUB_OUTPUT\"\necho CARRIED=across >> \"$GITHUB_ENV\"\necho '::warning::careful'",
-            "echo \"carried $CARRIED\"\necho 'to stderr' >&2\nexit 3",
+            "echo \"carried $CARRIED\"\nsleep 1\necho 'to stderr' >&2\nexit 3",
             "echo \"token=$TOKEN\"",
             "echo \"in $PWD as $(id -un)\"",
+            "mkdir -p sub && echo a > sub/x.txt && echo b > y.txt && echo c > z.md",
+            "",
         ],
     );
+    request.steps[6].run = Some(Template::expr(
+        "format('echo {0} {1} {2}', hashFiles('**/*.txt'), hashFiles('*.txt'), hashFiles('**/*.txt', '!sub/**'))",
+    ));
     request.steps[2].continue_on_error = Some(Template::literal(true));
     request.secrets.insert("TOKEN".into(), key.seal(request.job_id, SECRET).unwrap());
     request.steps[3].env.insert("TOKEN".into(), Template::expr("secrets.TOKEN"));
@@ -131,8 +137,14 @@ fn the_same_job_looks_the_same_with_and_without_an_agent() {
                 (2, Outcome::Failure, Outcome::Success, None),
                 (3, Outcome::Success, Outcome::Success, None),
                 (4, Outcome::Success, Outcome::Success, None),
+                (5, Outcome::Success, Outcome::Success, None),
+                (6, Outcome::Success, Outcome::Success, None),
             ]
         );
+        let hashes = step_log(&agentless_outputs, 6);
+        let hashes: Vec<&str> = hashes.first().map(|line| line.split(' ').collect()).unwrap_or_default();
+        assert!(hashes.len() == 3 && hashes.iter().all(|h| h.len() == 64), "{hashes:?}");
+        assert!(hashes[0] != hashes[1] && hashes[1] == hashes[2], "sub/x.txt counts only for **: {hashes:?}");
         let job_outputs = kinds.iter().find_map(|e| match e {
             Event::JobFinished { outputs, .. } => outputs.get("greeting").cloned(),
             _ => None,
