@@ -127,7 +127,8 @@ impl FakeForgejo {
         });
     }
 
-    /// A view of the current state; see [`Snapshot`].
+    /// A view of the current state; see [`Snapshot`]. The closure runs under the fake's lock,
+    /// so it must not call the fake (or make a request to it) itself.
     pub fn snapshot<T>(&self, f: impl FnOnce(&Snapshot<'_>) -> T) -> T {
         f(&Snapshot(&self.shared.read()))
     }
@@ -149,7 +150,7 @@ impl FakeForgejo {
     }
 
     /// Waits until `check` returns `Some`, re-checking after every change of the state, for at
-    /// most `timeout`.
+    /// most `timeout`. `check` runs under the fake's lock, like [`FakeForgejo::snapshot`]'s.
     pub async fn wait_for<T>(
         &self,
         timeout: Duration,
@@ -168,6 +169,11 @@ impl FakeForgejo {
                 Ok(Err(_)) | Err(_) => return Err(WaitError::TimedOut(timeout)),
             }
         }
+    }
+
+    /// Waits until a runner picked the job up and returns the task's id.
+    pub async fn wait_until_picked(&self, job: JobHandle, timeout: Duration) -> Result<i64, WaitError> {
+        self.wait_for(timeout, |snapshot| snapshot.view(job).and_then(|view| view.task_id)).await
     }
 
     /// Waits until the job has a final status and returns what its page shows.

@@ -37,6 +37,13 @@ async fn handle(
         let response = answer(state, &service, &method, &headers, &body);
         call.status = response.status.as_u16();
         call.code = response.code;
+        tracing::debug!(
+            service = %call.service,
+            method = %call.method,
+            status = call.status,
+            code = call.code.map(|code| code.as_str()),
+            "fake forgejo answered"
+        );
         state.calls.push(call);
         response.response
     })

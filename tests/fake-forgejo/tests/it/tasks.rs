@@ -64,6 +64,9 @@ async fn a_cancel_in_the_ui_reaches_the_runner_and_freezes_the_task() {
         .unwrap();
     assert_eq!(answer.state.unwrap().result, wire::Result::Unspecified as i32);
 
+    assert_eq!(fake.wait_until_picked(job, WAIT).await.unwrap(), task.id);
+    let active = fake.runners().into_iter().find(|runner| Some(&runner.uuid) == client.uuid.as_ref()).unwrap();
+    assert!(active.last_active.is_some(), "a task report marks the runner active");
     fake.cancel(job);
     let view = fake.wait_until_finished(job, WAIT).await.unwrap();
     assert_eq!(view.status, Status::Cancelled);

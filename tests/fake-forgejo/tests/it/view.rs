@@ -112,3 +112,26 @@ async fn a_job_without_steps_shows_the_two_pseudo_steps() {
         [section(SET_UP_JOB, Status::Success, &["only"]), section(COMPLETE_JOB, Status::Success, &[])]
     );
 }
+
+#[tokio::test]
+async fn set_up_holds_the_whole_log_and_mirrors_the_task_until_a_step_runs() {
+    let fake = FakeForgejo::start().await.unwrap();
+    let (client, job, task) = running_task(&fake).await;
+    client.update_log(task.id, 0, &["received task", "image pull failed"], true).await.unwrap();
+    client
+        .update_task(&state(task.id, R::Failure, vec![step(0, R::Cancelled, 0, 0), step(1, R::Cancelled, 0, 0)]))
+        .await
+        .unwrap();
+    let view = fake.view(job).unwrap();
+    assert_eq!(view.steps[0], section(SET_UP_JOB, Status::Failure, &["received task", "image pull failed"]));
+    assert_eq!(view.step(COMPLETE_JOB).unwrap(), &section(COMPLETE_JOB, Status::Failure, &[]));
+}
+
+#[test]
+fn a_step_without_a_name_is_named_after_uses_then_run_then_id() {
+    use fake_forgejo::step_name;
+    assert_eq!(step_name("Build", "actions/checkout@v4", "make", "b"), "Build");
+    assert_eq!(step_name("", "actions/checkout@v4", "make", "b"), "actions/checkout@v4");
+    assert_eq!(step_name("", "", "make", "b"), "make");
+    assert_eq!(step_name("", "", "", "b"), "b");
+}
