@@ -3,5 +3,6 @@ pub mod db;
 pub mod host;
 pub mod netns;
 pub mod proxy;
+pub mod qemu;
 pub mod runner;
 pub mod vhost;

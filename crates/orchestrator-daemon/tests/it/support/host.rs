@@ -47,9 +47,10 @@ pub fn job_descendants(root: u32) -> Vec<String> {
 }
 
 /// Everything under `state` but what the daemon keeps there on purpose: its id, the
-/// accelerator probe's cache, the images and the (empty) directories VMs are made in.
+/// accelerator probe's cache, the packed agent's cache, the images and the (empty) directories
+/// VMs are made in.
 pub fn state_files(state: &Path) -> Vec<PathBuf> {
-    let kept = [state.join("orchestrator-id"), state.join("vm/accel"), state.join("images")];
+    let kept = ["orchestrator-id", "vm/accel", "vm/agents", "images"].map(|path| state.join(path));
     let containers = [state.join("vm"), state.join("vm/run")];
     let mut found = Vec::new();
     let mut todo = vec![state.to_owned()];

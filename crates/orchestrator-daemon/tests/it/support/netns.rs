@@ -64,11 +64,6 @@ impl TestNetns {
         command
     }
 
-    /// More `ip` commands inside the namespace.
-    pub fn ip(&self, script: &str) {
-        ip_batch(self.command("ip"), script);
-    }
-
     /// A listener bound to `addr` inside the namespace (the socket stays there whoever uses it).
     pub fn bind(&self, addr: SocketAddr) -> std::net::TcpListener {
         let fd = self.fd.try_clone().unwrap();

@@ -1,0 +1,168 @@
+//! The daemon with the qemu executor, as the `orchestrator` binary inside a network namespace of
+//! the test ([`TestNetns`]), booting the real `linux-test` image under TCG.
+//!
+//! **Skips.** Without the image (`images/build-test-image.sh`) or without root, a test prints a
+//! loud SKIPPED line and passes, unless `SOLSTICE_REQUIRE_VM` is set (CI sets it), when it fails
+//! instead: the vm crate's rule.
+//!
+//! **Agent.** `workflow-runner` must be built first (`cargo build -p workflow-runner`): it is
+//! taken from `$SOLSTICE_AGENT_DIR/<target>/` when that is set, else from the target directory
+//! above this test binary.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use contract::{ForgeKind, JobRequest, Origin, StepCommand, Template};
+use ulid::Ulid;
+
+use super::daemon::{Spawned, binary, key};
+use super::db::TestDb;
+use super::netns::TestNetns;
+use super::proxy::Proxy;
+use super::runner::RUNNER;
+use super::vhost::TestVhost;
+
+pub const IMAGES: &str = "/var/lib/solstice/images";
+pub const LABEL: &str = "linux-test";
+/// `linux-test`'s kernel with an initramfs that is not one: it panics at once, every boot.
+pub const PANIC_LABEL: &str = "linux-panic";
+/// The least the image needs: the kernel, the unpacked initramfs and the agent in `/tmp`.
+const GUEST_MEMORY_MB: i64 = 160;
+/// How long anything a VM test waits for may take, boots under TCG on a loaded host included.
+pub const VM_DEADLINE: Duration = Duration::from_secs(240);
+const RABBITMQ: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5672);
+
+/// Why VM tests cannot run here, or `None` when they can.
+pub fn unavailable() -> Option<String> {
+    let image = Path::new(IMAGES).join(LABEL);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let why = if !image.join("initramfs.cpio.gz").is_file() {
+        format!("the test image {} is not built (images/build-test-image.sh)", image.display())
+    } else if !root {
+        "the VM tests need root for their network namespaces".to_owned()
+    } else {
+        return None;
+    };
+    if std::env::var_os("SOLSTICE_REQUIRE_VM").is_some() {
+        panic!("SOLSTICE_REQUIRE_VM is set but {why}");
+    }
+    eprintln!("\n!!!!! SKIPPED: {why}; set SOLSTICE_REQUIRE_VM=1 to make this a failure !!!!!\n");
+    Some(why)
+}
+
+/// One test's host for the daemon: its namespace, the proxies to the broker and the database
+/// inside it, a state dir holding the images, an agent dir and a catalog.
+pub struct VmHost {
+    pub netns: TestNetns,
+    pub state: tempfile::TempDir,
+    amqp_url: String,
+    database_url: String,
+    agent_dir: PathBuf,
+    catalog: PathBuf,
+    _files: tempfile::TempDir,
+    _proxies: [Proxy; 2],
+}
+
+impl VmHost {
+    /// `extra_ip` is more `ip -batch` commands for the namespace (addresses for probes).
+    pub fn new(vhost: &TestVhost, db: &TestDb, extra_ip: &str) -> VmHost {
+        let netns = TestNetns::create(extra_ip);
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let amqp = Proxy::start(netns.bind(loopback), RABBITMQ);
+        let pg = Proxy::start(netns.bind(loopback), TestDb::server_addr());
+        let amqp_url = format!("amqp://guest:guest@{}/{}", amqp.addr, vhost.name);
+        let database_url = db.url_via(pg.addr);
+
+        let state = tempfile::tempdir().unwrap();
+        // passt drops to `nobody` and must reach its socket below here.
+        std::fs::set_permissions(state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+        let images = state.path().join("images");
+        std::fs::create_dir(&images).unwrap();
+        std::os::unix::fs::symlink(Path::new(IMAGES).join(LABEL), images.join(LABEL)).unwrap();
+        add_panicking_image(&images.join(PANIC_LABEL));
+
+        let files = tempfile::tempdir().unwrap();
+        let catalog = files.path().join("catalog.toml");
+        std::fs::write(&catalog, catalog_text()).unwrap();
+        let agent_dir = match std::env::var_os("SOLSTICE_AGENT_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let dir = files.path().join("agents");
+                let target = dir.join(orchestrator::HOST_TARGET);
+                std::fs::create_dir_all(&target).unwrap();
+                std::os::unix::fs::symlink(built_agent(), target.join(orchestrator::AGENT_NAME)).unwrap();
+                dir
+            }
+        };
+        VmHost { netns, state, amqp_url, database_url, agent_dir, catalog, _files: files, _proxies: [amqp, pg] }
+    }
+
+    /// Starts the daemon inside the namespace: one job at a time, TCG, both test labels.
+    pub fn spawn(&self) -> Spawned {
+        let mut command = binary(self.netns.command(env!("CARGO_BIN_EXE_orchestrator")));
+        command
+            .env("SOLSTICE_AMQP_URL", &self.amqp_url)
+            .env("SOLSTICE_DATABASE_URL", &self.database_url)
+            .env("SOLSTICE_STATE_DIR", self.state.path())
+            .env("SOLSTICE_AGENT_DIR", &self.agent_dir)
+            .env("SOLSTICE_IMAGES", &self.catalog)
+            .env("SOLSTICE_BUS_KEY", key().to_base64().expose())
+            .env("SOLSTICE_LABELS", format!("{LABEL},{PANIC_LABEL}"))
+            .env("SOLSTICE_EXECUTOR", "qemu")
+            .env("SOLSTICE_ACCEL", "tcg")
+            .env("SOLSTICE_CAPACITY", "1");
+        Spawned::start(command)
+    }
+}
+
+/// A job on `label` whose steps run `scripts`.
+pub fn request(label: &str, scripts: &[&str]) -> JobRequest {
+    let origin = Origin { forge: ForgeKind::Local, runner_id: RUNNER.into(), forge_ref: serde_json::Value::Null };
+    let mut request = JobRequest::new(Ulid::new(), origin, label, "build");
+    request.timeout_minutes = Some(Template::literal(5));
+    request.steps = scripts
+        .iter()
+        .enumerate()
+        .map(|(index, script)| StepCommand::run(index as u32, format!("step{index}"), Template::literal(*script)))
+        .collect();
+    request
+}
+
+/// The built-in catalog with less memory for the guest and the panicking image added.
+fn catalog_text() -> String {
+    let mut catalog: toml::Table = vm::BUILTIN_CATALOG.parse().unwrap();
+    let images = catalog["images"].as_table_mut().unwrap();
+    let test = images[LABEL].as_table_mut().unwrap();
+    test["qemu"].as_table_mut().unwrap().insert("memory_mb".into(), toml::Value::Integer(GUEST_MEMORY_MB));
+    let panicking = test.clone();
+    images.insert(PANIC_LABEL.into(), toml::Value::Table(panicking));
+    catalog.to_string()
+}
+
+/// The test image's kernel with an initramfs that is not one: the kernel panics ("VFS: Unable
+/// to mount root fs"), `panic=-1` reboots, QEMU's `-no-reboot` ends it.
+fn add_panicking_image(dir: &Path) {
+    std::fs::create_dir(dir).unwrap();
+    for kernel in ["vmlinux", "vmlinuz"] {
+        let real = Path::new(IMAGES).join(LABEL).join(kernel);
+        if real.is_file() {
+            std::os::unix::fs::symlink(real, dir.join(kernel)).unwrap();
+        }
+    }
+    std::fs::write(dir.join("initramfs.cpio.gz"), b"this is not a cpio archive").unwrap();
+}
+
+/// `workflow-runner` in the target directory this test binary was built into.
+fn built_agent() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let agent = profile_dir.join("workflow-runner");
+    assert!(
+        agent.is_file(),
+        "no agent at {}: build it first with `cargo build -p workflow-runner` (or set SOLSTICE_AGENT_DIR)",
+        agent.display()
+    );
+    agent
+}
