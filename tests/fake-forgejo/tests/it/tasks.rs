@@ -158,3 +158,18 @@ async fn outputs_are_stored_once_within_limits_and_all_keys_acknowledged() {
         BTreeMap::from([("sha".to_string(), "abc".to_string()), ("version".to_string(), "1".to_string())])
     );
 }
+
+#[test]
+fn a_job_spec_reads_its_id_labels_and_step_names_from_the_payload() {
+    let payload = "name: ci\non: push\njobs:\n  test:\n    name: test (linux)\n    runs-on: [linux, kvm]\n    steps:\n      - uses: actions/checkout@v4\n      - name: Build\n        run: make\n      - run: |\n          make check\n      - id: last\n        run: ''\n";
+    let spec = JobSpec::from_payload(payload).unwrap();
+    assert_eq!(spec.job_id, "test");
+    assert_eq!(spec.runs_on, ["linux", "kvm"]);
+    assert_eq!(spec.steps, ["actions/checkout@v4", "Build", "make check\n", "last"]);
+    assert_eq!(spec.payload_yaml, payload);
+
+    let single = JobSpec::from_payload(PAYLOAD).unwrap();
+    assert_eq!((single.runs_on, single.steps), (vec!["linux".to_string()], vec!["one".to_string(), "two".to_string()]));
+    assert!(JobSpec::from_payload("jobs:\n  a: {}\n  b: {}\n").is_err());
+    assert!(JobSpec::from_payload("jobs: [").is_err());
+}
