@@ -235,11 +235,9 @@ impl Connection {
 /// The error an error response stands for: the Connect body's `code` when it has one, else the
 /// HTTP status's (a proxy's HTML page carries no code).
 fn error_from(rpc: &'static str, status: u16, json: bool, body: &[u8]) -> ConnectError {
-    if json {
-        if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
-            let code = Code::from_name(&parsed.code).unwrap_or(Code::Unknown);
-            return ConnectError::Status { rpc, code, status, message: parsed.message };
-        }
+    if json && let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
+        let code = Code::from_name(&parsed.code).unwrap_or(Code::Unknown);
+        return ConnectError::Status { rpc, code, status, message: parsed.message };
     }
     let code = Code::from_http_status(status);
     let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");

@@ -11,11 +11,14 @@
 //! - [`labels`]: `name[:schema[:arg]]` labels, of which Forgejo sees only the name.
 //! - [`fetch`]: the fetch loop (request keys, tasks version, room to run).
 //! - [`settings`]: the daemon's settings (flag > env > file > default).
+//! - [`daemon`]: `daemon` and `one-job`: Declare, then the fetch loop (jobs not wired to the bus yet).
 
 pub mod client;
 pub mod connect;
+pub mod daemon;
 pub mod fetch;
 pub mod labels;
+mod poller;
 pub mod registration;
 pub mod report;
 pub mod settings;
@@ -25,6 +28,7 @@ mod wire;
 
 pub use client::{Client, ClientError, Credentials, RunnerInfo, RunnerToken};
 pub use connect::{Code, ConnectError};
+pub use poller::Poller;
 pub use registration::{RegisterConfig, RegisterError, RunnerFile, register};
 
 /// An error and its causes, `: `-separated, for one log field or one line on stderr.

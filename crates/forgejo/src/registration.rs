@@ -180,8 +180,8 @@ pub async fn register(config: &RegisterConfig) -> Result<RunnerFile, RegisterErr
         labels: names,
         ephemeral: config.ephemeral,
     };
-    let runner = retry_transient(&config.instance_url, config.wait_for_server, deadline, || client.register(&request))
-        .await?;
+    let runner =
+        retry_transient(&config.instance_url, config.wait_for_server, deadline, || client.register(&request)).await?;
     if config.ephemeral && !runner.ephemeral {
         return Err(RegisterError::NotEphemeral);
     }
@@ -232,6 +232,10 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 fn refuses_token(error: &ConnectError) -> bool {
     matches!(
         error.code(),
-        Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied | Code::NotFound | Code::FailedPrecondition
+        Code::InvalidArgument
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::NotFound
+            | Code::FailedPrecondition
     )
 }

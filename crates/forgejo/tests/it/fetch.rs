@@ -66,15 +66,14 @@ impl TaskSource for Script {
         let _in_flight = InFlight(&self.in_flight);
         let _ = self.seen.send(Seen::Fetch { at: Instant::now(), tasks_version, key: request_key.to_owned() });
         let answer = self.answers.lock().unwrap().pop_front().unwrap_or(Answer::Nothing { tasks_version: 5 });
-        let result = match answer {
+        match answer {
             Answer::Nothing { tasks_version } => Ok(Fetched { task: None, tasks_version }),
             Answer::Task { id, tasks_version } => Ok(Fetched { task: Some(id), tasks_version }),
             Answer::Error(code) => {
                 Err(ConnectError::Status { rpc: "FetchTask", code, status: 500, message: "scripted".into() })
             }
             Answer::Hang => std::future::pending().await,
-        };
-        result
+        }
     }
 
     async fn keep_alive(&self) -> Result<(), ConnectError> {

@@ -2,6 +2,7 @@
 
 mod client;
 mod fetch;
+mod poller;
 mod registration;
 mod report;
 mod task;

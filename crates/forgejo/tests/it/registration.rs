@@ -72,8 +72,9 @@ async fn an_unreachable_forgejo_exits_3_after_retrying() {
 
 #[test]
 fn label_suffixes_are_stripped_and_bad_labels_refused() {
-    let names = label_names(&["ubuntu-latest:docker://node:20-bookworm", "self-hosted:host", "", "debian:lxc://x", "a"])
-        .expect("valid labels");
+    let names =
+        label_names(&["ubuntu-latest:docker://node:20-bookworm", "self-hosted:host", "", "debian:lxc://x", "a"])
+            .expect("valid labels");
     assert_eq!(names, ["ubuntu-latest", "self-hosted", "debian", "a"]);
     assert_eq!(label_names(&["a", "a:host"]).expect("valid"), ["a"], "each name once");
     assert!(label_names(&[":docker://x"]).is_err());

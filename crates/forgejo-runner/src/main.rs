@@ -1,0 +1,175 @@
+//! `forgejo-runner`: parses its command line and hands off to the `forgejo` library. Exit codes
+//! (brief §3.7): 0 ok, 2 usage or configuration, 3 Forgejo or the broker unreachable after
+//! retries, 4 the registration is gone or invalid (register again).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use forgejo::registration::RegisterConfig;
+use forgejo::settings::{Flags, Settings};
+
+#[derive(Debug, Parser)]
+#[command(name = "forgejo-runner", version, about = "Runs Forgejo Actions jobs in throw-away VMs (Solstice CI)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Registers this runner with a Forgejo instance and writes the `.runner` file.
+    Register {
+        /// Required: this runner asks no questions.
+        #[arg(long)]
+        no_interactive: bool,
+        /// The Forgejo URL, e.g. https://codeberg.org.
+        #[arg(long, env = "SOLSTICE_FORGEJO_URL", value_name = "URL")]
+        instance: Option<String>,
+        /// The registration token from Forgejo's "Create new runner".
+        #[arg(long, env = "SOLSTICE_FORGEJO_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The name Forgejo shows.
+        #[arg(long, env = "SOLSTICE_RUNNER_NAME", value_name = "NAME")]
+        name: Option<String>,
+        /// Labels, comma separated; suffixes such as `:docker://…` or `:host` are accepted and dropped.
+        #[arg(long, env = "SOLSTICE_LABELS", value_delimiter = ',', value_name = "LABELS")]
+        labels: Vec<String>,
+        /// Register for a single job (Forgejo 15 or later); run it with `one-job`.
+        #[arg(long)]
+        ephemeral: bool,
+        /// Seconds to keep trying while Forgejo does not answer.
+        #[arg(long, default_value_t = 10, value_name = "SECS")]
+        wait_for_server: u64,
+    },
+    /// Declares the runner and fetches jobs until SIGTERM (needs SOLSTICE_AMQP_URL).
+    Daemon {
+        /// A TOML config file (see `generate-config`).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Labels to declare instead of the registration's, comma separated.
+        #[arg(long, value_delimiter = ',', value_name = "LABELS")]
+        labels: Option<Vec<String>>,
+        /// How many jobs run at once.
+        #[arg(long, value_name = "N")]
+        capacity: Option<u32>,
+    },
+    /// Fetches one job, if one waits, and exits.
+    OneJob,
+    /// Prints a config file with every setting at its default.
+    GenerateConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::GenerateConfig = cli.command {
+        print!("{}", forgejo::settings::example_config());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&anyhow::Error::new(error).context("start the async runtime"), 1),
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    match cli.command {
+        Command::Register { no_interactive, instance, token, name, labels, ephemeral, wait_for_server } => {
+            if !no_interactive {
+                return usage("interactive registration is not supported: pass --no-interactive");
+            }
+            let (Some(instance), Some(token), Some(name)) = (instance, token, name) else {
+                return usage("register needs --instance, --token and --name");
+            };
+            let config = RegisterConfig {
+                instance_url: instance,
+                registration_token: forgejo::RunnerToken::new(token),
+                name,
+                labels,
+                ephemeral,
+                runner_file: forgejo::settings::runner_file_path(&env),
+                wait_for_server: Duration::from_secs(wait_for_server),
+            };
+            match runtime.block_on(forgejo::register(&config)) {
+                Ok(runner) => {
+                    println!("registered runner {} ({}) in {}", runner.name, runner.uuid, config.runner_file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    let code = error.exit_code();
+                    fail(&anyhow::Error::new(error), code)
+                }
+            }
+        }
+        Command::Daemon { config, labels, capacity } => {
+            let settings = match Settings::resolve(Flags { config, labels, capacity }, env) {
+                Ok(settings) => settings,
+                Err(error) => return fail(&anyhow::Error::new(error), 2),
+            };
+            match runtime.block_on(forgejo::daemon::run(settings, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    let code = error.exit_code();
+                    fail(&anyhow::Error::new(error), code)
+                }
+            }
+        }
+        Command::OneJob => match runtime.block_on(forgejo::daemon::one_job(&forgejo::settings::runner_file_path(&env)))
+        {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("forgejo-runner: no job is waiting for this runner");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                let code = error.exit_code();
+                fail(&anyhow::Error::new(error), code)
+            }
+        },
+        Command::GenerateConfig => ExitCode::SUCCESS,
+    }
+}
+
+/// Prints `failed to <error>: <causes>` on stderr and returns `code`.
+fn fail(error: &anyhow::Error, code: u8) -> ExitCode {
+    let text = format!("forgejo-runner: failed to {error:#}");
+    eprintln!("{text}");
+    tracing::error!(exit = code, "{text}");
+    ExitCode::from(code)
+}
+
+fn usage(reason: &str) -> ExitCode {
+    eprintln!("forgejo-runner: {reason}");
+    ExitCode::from(2)
+}
+
+/// `RUST_LOG` (default `info`) to stderr: text on a terminal, JSON lines otherwise.
+fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!("shutting down: no new jobs; running ones may finish");
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: no new jobs; running ones may finish");
+}

@@ -1,0 +1,148 @@
+//! The `forgejo-runner` binary against the fake Forgejo: what an operator sees (exit codes,
+//! files, the job page).
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use fake_forgejo::{FakeForgejo, JobSpec, Scope, Status};
+
+/// Runs the binary in `dir` with only the given SOLSTICE_* variables.
+async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_forgejo-runner"));
+    command.args(args).current_dir(dir).kill_on_drop(true);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SOLSTICE_") {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the runner exits within a minute")
+        .expect("the runner starts")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn register(fake: &FakeForgejo, dir: &Path, state: &Path, token: &str) -> Output {
+    let state = state.to_str().expect("a UTF-8 path");
+    let args = [
+        "register",
+        "--no-interactive",
+        "--instance",
+        fake.url(),
+        "--token",
+        token,
+        "--name",
+        "solstice-1",
+        "--labels",
+        "linux-test:docker://node:20-bookworm,self-hosted:host",
+        "--wait-for-server",
+        "1",
+    ];
+    run(dir, &args, &[("SOLSTICE_STATE_DIR", state)]).await
+}
+
+#[tokio::test]
+async fn register_writes_the_runner_file_in_the_state_dir() {
+    let fake = FakeForgejo::start().await.expect("the fake starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let state = dir.path().join("state");
+    let output = register(&fake, dir.path(), &state, &fake.registration_token(Scope::Global)).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let path = state.join(".runner");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect(".runner exists").permissions().mode() & 0o777, 0o600);
+    }
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("readable")).expect("JSON");
+    let runners = fake.runners();
+    assert_eq!(file["uuid"], runners[0].uuid.as_str());
+    assert_eq!(runners[0].labels, ["linux-test", "self-hosted"]);
+    assert!(!dir.path().join(".runner").exists(), "not in the working directory");
+}
+
+#[tokio::test]
+async fn register_exits_4_for_an_invalid_token_3_for_no_server_and_2_for_usage() {
+    let fake = FakeForgejo::start().await.expect("the fake starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let refused = register(&fake, dir.path(), dir.path(), "no-such-token").await;
+    assert_eq!(code(&refused), 4, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("invalid_argument"), "{}", stderr(&refused));
+
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("its address").port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let args = ["register", "--no-interactive", "--instance", &url, "--token", "t", "--name", "n", "--labels", "a"];
+    let unreachable = run(dir.path(), &[&args[..], &["--wait-for-server", "0"]].concat(), &[]).await;
+    assert_eq!(code(&unreachable), 3, "{}", stderr(&unreachable));
+
+    let interactive = run(dir.path(), &["register", "--instance", fake.url()], &[]).await;
+    assert_eq!(code(&interactive), 2, "{}", stderr(&interactive));
+    let missing = run(dir.path(), &["register", "--no-interactive", "--name", "n"], &[]).await;
+    assert_eq!(code(&missing), 2, "{}", stderr(&missing));
+    assert!(!dir.path().join(".runner").exists());
+}
+
+#[tokio::test]
+async fn daemon_needs_the_broker_url_and_exits_4_when_forgejo_no_longer_knows_the_runner() {
+    let fake = FakeForgejo::start().await.expect("the fake starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let no_broker = run(dir.path(), &["daemon"], &[]).await;
+    assert_eq!(code(&no_broker), 2, "{}", stderr(&no_broker));
+    assert!(stderr(&no_broker).contains("SOLSTICE_AMQP_URL"), "{}", stderr(&no_broker));
+
+    let stale = serde_json::json!({
+        "WARNING": "", "id": 9, "uuid": "00000000-0000-4000-8000-000000000000", "name": "gone",
+        "token": "0123456789abcdef0123456789abcdef01234567", "address": fake.url(), "labels": ["linux-test"],
+    });
+    std::fs::write(dir.path().join(".runner"), stale.to_string()).expect("writes");
+    let env = [("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")];
+    let gone = run(dir.path(), &["daemon"], &env).await;
+    assert_eq!(code(&gone), 4, "{}", stderr(&gone));
+    assert!(stderr(&gone).contains("unauthenticated"), "{}", stderr(&gone));
+}
+
+#[tokio::test]
+async fn generate_config_prints_a_config_the_daemon_accepts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = run(dir.path(), &["generate-config"], &[]).await;
+    assert_eq!(code(&output), 0);
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(text.contains("capacity = 1") && text.contains("fetch_interval_secs = 2"), "{text}");
+    std::fs::write(dir.path().join("runner.toml"), &text).expect("writes");
+    // Past the settings (which the file passes), the daemon stops at the missing registration.
+    let env = [("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")];
+    let daemon = run(dir.path(), &["daemon", "--config", "runner.toml"], &env).await;
+    assert_eq!(code(&daemon), 2, "{}", stderr(&daemon));
+    assert!(stderr(&daemon).contains("register"), "{}", stderr(&daemon));
+}
+
+#[tokio::test]
+async fn one_job_fails_a_waiting_job_with_a_row_that_says_running_is_not_wired_yet() {
+    let fake = FakeForgejo::start().await.expect("the fake starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let registered = register(&fake, dir.path(), dir.path(), &fake.registration_token(Scope::Global)).await;
+    assert_eq!(code(&registered), 0, "{}", stderr(&registered));
+    let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - run: echo hi\n";
+    let job = fake.add_job(JobSpec::new("build", payload, &["linux-test"], &["echo hi"]));
+    let state = dir.path().to_str().expect("UTF-8");
+    let output = run(dir.path(), &["one-job"], &[("SOLSTICE_STATE_DIR", state)]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let view = fake.view(job).expect("the job exists");
+    assert_eq!(view.status, Status::Failure);
+    let rows = fake.rows(job);
+    assert!(rows.iter().any(|row| row.content.contains("not wired up")), "{rows:?}");
+}
