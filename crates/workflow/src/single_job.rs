@@ -166,12 +166,12 @@ pub fn expand_single_job(job: &SingleJob, input: &ExpandInput<'_>) -> Result<Job
     let mut workflow = job.workflow.clone();
     if let Some(model) = workflow.jobs.get_mut(&job.parse_key) {
         let pos = model.runs_on.as_ref().map_or(model.pos, |n| n.pos);
-        let routed: Vec<Node> = job
-            .runs_on
-            .iter()
-            .filter(|l| (input.is_catalog_label)(l))
-            .map(|l| Node::new(pos, Value::String(l.clone())))
-            .collect();
+        let mut routed: Vec<Node> = Vec::new();
+        for label in job.runs_on.iter().filter(|l| (input.is_catalog_label)(l)) {
+            if !routed.iter().any(|n| n.as_str() == Some(label)) {
+                routed.push(Node::new(pos, Value::String(label.clone())));
+            }
+        }
         model.runs_on = Some(Node::new(pos, Value::Seq(routed)));
     }
     let mut requests =

@@ -5,7 +5,12 @@
 use super::{TaskError, TranslateSettings};
 
 pub(super) fn route_label(labels: &[String], settings: &TranslateSettings<'_>) -> Result<String, TaskError> {
-    let served: Vec<String> = labels.iter().filter(|l| settings.catalog_labels.contains(l)).cloned().collect();
+    let mut served: Vec<String> = Vec::new();
+    for label in labels.iter().filter(|l| settings.catalog_labels.contains(l)) {
+        if !served.contains(label) {
+            served.push(label.clone());
+        }
+    }
     let unknown: Vec<String> =
         labels.iter().filter(|l| !settings.catalog_labels.contains(l) && !is_generic(l, settings)).cloned().collect();
     match (served.as_slice(), unknown.is_empty()) {

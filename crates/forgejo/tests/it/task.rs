@@ -341,6 +341,7 @@ fn routing_by_the_one_catalog_label() {
         ("[self-hosted, linux-test]", Ok("linux-test")),
         ("[Self-Hosted, solstice, omnios-r151054]", Ok("omnios-r151054")),
         ("linux-test", Ok("linux-test")),
+        ("[linux-test, linux-test]", Ok("linux-test")),
         (
             "ubuntu-latest",
             Err("runs-on [ubuntu-latest] names no label this runner serves (it serves: omnios-r151054, linux-test)"),
