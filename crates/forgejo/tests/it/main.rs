@@ -5,4 +5,5 @@ mod fetch;
 mod poller;
 mod registration;
 mod report;
+mod settings;
 mod task;

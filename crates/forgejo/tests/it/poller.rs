@@ -111,3 +111,37 @@ async fn the_fetch_loop_hands_out_a_job_added_while_it_polls() {
     drop(assignment);
     looping.abort();
 }
+
+#[tokio::test]
+async fn the_fetch_loop_resends_its_request_key_through_a_proxy_outage_and_renews_it_after() {
+    let fake = FakeForgejo::start().await.expect("the fake starts");
+    let poller = poller(&fake).await;
+    fake.proxy_down();
+    let (_free_tx, free_slots) = watch::channel(1u32);
+    let room = Room { capacity: Arc::new(Semaphore::new(1)), free_slots };
+    let (tasks_tx, _tasks) = mpsc::channel(1);
+    let config = FetchConfig { interval: Duration::from_millis(20), ..FetchConfig::default() };
+    let looping =
+        tokio::spawn(async move { fetch_loop(&poller, &config, room, tasks_tx, std::future::pending()).await });
+    let fetches = |n: usize| {
+        move |s: &fake_forgejo::Snapshot<'_>| {
+            let calls = s.calls_of("FetchTask");
+            (calls.len() >= n).then_some(calls)
+        }
+    };
+    fake.wait_for(Duration::from_secs(5), fetches(3)).await.expect("the loop keeps trying");
+    fake.clear_faults();
+    let calls = fake.wait_for(Duration::from_secs(5), |s| {
+        let calls = s.calls_of("FetchTask");
+        (calls.iter().filter(|call| call.status == 200).count() >= 2).then_some(calls)
+    });
+    let calls = calls.await.expect("the loop fetches again");
+    looping.abort();
+    let first_ok = calls.iter().position(|call| call.status == 200).expect("an answered call");
+    assert!(first_ok >= 3);
+    let key = calls[0].request_key.clone().expect("a request key");
+    for call in &calls[..=first_ok] {
+        assert_eq!(call.request_key.as_ref(), Some(&key), "the same key until an answer");
+    }
+    assert_ne!(calls[first_ok + 1].request_key.as_ref(), Some(&key), "a new key after the answer");
+}
