@@ -27,6 +27,11 @@ const LAUNCHER: &str = "exec env -i /bin/sh -c 'eval \"$(cat)\"'";
 /// The first stdout line of a launched process, before the program's own output.
 const PGID_PREFIX: &str = "solstice-pgid ";
 
+/// What the agent's `spawn` reports for a missing directory or program, and for one that cannot
+/// be executed (Rust's `std::io::Error` text on Linux).
+const ENOENT: &str = "No such file or directory (os error 2)";
+const EACCES: &str = "Permission denied (os error 13)";
+
 /// How much of a pipe's data waits for the engine to read it.
 const PIPE_BYTES: usize = 64 * 1024;
 
@@ -108,10 +113,13 @@ fn launch_script(spec: &SpawnSpec) -> String {
         argv.push(' ');
         argv.push_str(&quote(arg));
     }
-    script.push_str(&format!("cd {} || exit 127\n", quote_path(&spec.cwd)));
-    script.push_str(&format!(
-        "if [ ! -f {program} ] || [ ! -x {program} ]; then echo \"not an executable file: \"{program} >&2; exit 127; fi\n"
-    ));
+    // The failures say what `spawn` says on this machine, so a step's log reads the same with
+    // and without an agent.
+    let cwd = quote_path(&spec.cwd);
+    script.push_str(&format!("if [ ! -d {cwd} ]; then echo '{ENOENT}' >&2; exit 127; fi\n"));
+    script.push_str(&format!("cd {cwd} || exit 127\n"));
+    script.push_str(&format!("if [ ! -e {program} ]; then echo '{ENOENT}' >&2; exit 127; fi\n"));
+    script.push_str(&format!("if [ ! -f {program} ] || [ ! -x {program} ]; then echo '{EACCES}' >&2; exit 127; fi\n"));
     // The exec'd program keeps this shell's pid. It leads its own process group when the SSH
     // server made the session (OpenSSH and dropbear call setsid for each session); where it
     // did not, `setsid` makes it so without a fork, as the shell is then no group leader.
@@ -273,6 +281,7 @@ mod tests {
         assert!(script.contains("TOKEN='it'\\''s secret'; export TOKEN\n"), "{script}");
         assert!(!script.contains("A-B"), "{script}");
         assert!(script.contains("cd '/w/repo repo' || exit 127\n"), "{script}");
+        assert!(script.contains("if [ ! -d '/w/repo repo' ]; then echo 'No such file"), "{script}");
         assert!(script.ends_with("exec '/bin/sh' '-e' '/w/_temp/step_0.sh'\n"), "{script}");
     }
 }

@@ -27,7 +27,8 @@ fn setup() -> Setup {
 }
 
 /// A job that exercises what a user sees: hostname, outputs, `GITHUB_ENV` across steps, a
-/// warning, a failing step with `continue-on-error`, a masked secret, `hashFiles()`, job outputs.
+/// warning, a failing step with `continue-on-error`, a masked secret, `hashFiles()`, a missing
+/// working directory, job outputs.
 /// stdout and stderr are separate pipes whose lines race, so step 2 pauses between them.
 fn showcase(label: &str, key: &contract::BusKey) -> JobRequest {
     let mut request = request(
@@ -40,8 +41,11 @@ fn showcase(label: &str, key: &contract::BusKey) -> JobRequest {
             "echo \"in $PWD as $(id -un)\"",
             "mkdir -p sub && echo a > sub/x.txt && echo b > y.txt && echo c > z.md",
             "",
+            "echo never runs",
         ],
     );
+    request.steps[7].working_directory = Some(Template::literal("does-not-exist"));
+    request.steps[7].continue_on_error = Some(Template::literal(true));
     request.steps[6].run = Some(Template::expr(
         "format('echo {0} {1} {2}', hashFiles('**/*.txt'), hashFiles('*.txt'), hashFiles('**/*.txt', '!sub/**'))",
     ));
@@ -139,12 +143,19 @@ fn the_same_job_looks_the_same_with_and_without_an_agent() {
                 (4, Outcome::Success, Outcome::Success, None),
                 (5, Outcome::Success, Outcome::Success, None),
                 (6, Outcome::Success, Outcome::Success, None),
+                (7, Outcome::Failure, Outcome::Success, None),
             ]
         );
         let hashes = step_log(&agentless_outputs, 6);
         let hashes: Vec<&str> = hashes.first().map(|line| line.split(' ').collect()).unwrap_or_default();
         assert!(hashes.len() == 3 && hashes.iter().all(|h| h.len() == 64), "{hashes:?}");
         assert!(hashes[0] != hashes[1] && hashes[1] == hashes[2], "sub/x.txt counts only for **: {hashes:?}");
+        let missing_dir = step_log(&agentless_outputs, 7);
+        assert!(
+            missing_dir.iter().any(|l| l.starts_with("##[error]An error occurred trying to start process")
+                && l.ends_with("does-not-exist'. No such file or directory (os error 2)")),
+            "{missing_dir:?}"
+        );
         let job_outputs = kinds.iter().find_map(|e| match e {
             Event::JobFinished { outputs, .. } => outputs.get("greeting").cloned(),
             _ => None,
