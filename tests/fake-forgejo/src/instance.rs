@@ -11,7 +11,9 @@ use crate::call::Call;
 use crate::connect_error::Code;
 use crate::faults::{ProxyDown, QueuedError};
 use crate::job_spec::{JobHandle, JobSpec, Scope};
-use crate::runners::{RunnerView, create_registration_token};
+use crate::runners::{
+    RunnerCredentials, RunnerView, create_registration_token, create_runner, credentials_from_secret,
+};
 use crate::state::{Config, Job, Shared, State, StoredRow};
 use crate::status::Status;
 use crate::view::{JobView, job_view};
@@ -73,6 +75,20 @@ impl FakeForgejo {
     /// earlier tokens.
     pub fn registration_token(&self, scope: Scope) -> String {
         self.shared.change(|state| create_registration_token(state, scope))
+    }
+
+    /// Creates a runner the way an admin does without Register (REST API: random uuid and
+    /// token); it carries no labels until it calls Declare.
+    pub fn create_runner(&self, name: &str, scope: Scope) -> RunnerCredentials {
+        let (uuid, token) = (uuid::Uuid::new_v4().to_string(), crate::state::new_token());
+        self.shared.change(|state| create_runner(state, name, scope, uuid, token))
+    }
+
+    /// Creates a runner as `forgejo-cli actions register --secret <40 hex>` does: the token is
+    /// the secret, the uuid its first 16 bytes. `None` when the secret is not 40 hex characters.
+    pub fn create_runner_with_secret(&self, name: &str, scope: Scope, secret: &str) -> Option<RunnerCredentials> {
+        let (uuid, token) = credentials_from_secret(secret)?;
+        Some(self.shared.change(|state| create_runner(state, name, scope, uuid, token)))
     }
 
     /// Adds a job that waits for a runner, and bumps the tasks version (forgejo.md §3.4 step 2).

@@ -39,7 +39,7 @@ pub use faults::PROXY_PAGE;
 pub use instance::{FakeForgejo, Snapshot, StartError, WaitError};
 pub use job_spec::{JobHandle, JobSpec, Need, Scope, step_name};
 pub use payload::PayloadError;
-pub use runners::RunnerView;
+pub use runners::{RunnerCredentials, RunnerView};
 pub use state::{Config, StoredRow};
 pub use status::Status;
 pub use view::{COMPLETE_JOB, JobView, SET_UP_JOB, StepView};

@@ -50,6 +50,52 @@ pub(crate) fn create_registration_token(state: &mut State, scope: Scope) -> Stri
     token
 }
 
+/// What an admin gets when creating a runner without Register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunnerCredentials {
+    pub id: i64,
+    pub uuid: String,
+    pub token: String,
+}
+
+/// A runner created by an admin (REST or `forgejo-cli actions register --secret`): it has no
+/// labels until it calls Declare (forgejo.md §3.2, "alternative provisioning").
+pub(crate) fn create_runner(
+    state: &mut State,
+    name: &str,
+    scope: Scope,
+    uuid: String,
+    token: String,
+) -> RunnerCredentials {
+    let id = state.allocate_id();
+    let credentials = RunnerCredentials { id, uuid: uuid.clone(), token: token.clone() };
+    let runner = Runner {
+        id,
+        uuid,
+        token,
+        name: name.to_string(),
+        version: String::new(),
+        labels: Vec::new(),
+        ephemeral: false,
+        scope,
+        last_online: None,
+        last_active: None,
+        tasks_taken: 0,
+    };
+    state.runners.insert(id, runner);
+    credentials
+}
+
+/// The uuid and token of `forgejo-cli actions register --secret`: the token is the secret (40
+/// hex characters), the uuid its first 16 ASCII bytes taken as the uuid's raw bytes (§3.2).
+pub(crate) fn credentials_from_secret(secret: &str) -> Option<(String, String)> {
+    if secret.len() != 40 || !secret.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes: [u8; 16] = secret.as_bytes().get(..16)?.try_into().ok()?;
+    Some((uuid::Uuid::from_bytes(bytes).to_string(), secret.to_string()))
+}
+
 pub(crate) fn register(
     state: &mut State,
     request: wire::RegisterRequest,

@@ -116,3 +116,26 @@ async fn calls_without_valid_credentials_are_unauthenticated() {
     }
     assert!(good.declare(&["linux"]).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_runner_created_by_an_admin_matches_jobs_only_after_declare() {
+    let fake = FakeForgejo::start().await.unwrap();
+    let secret = "0123456789abcdef0123456789abcdef01234567";
+    let created = fake.create_runner_with_secret("cli", Scope::Global, secret).unwrap();
+    assert_eq!(created.token, secret);
+    // The uuid is the secret's first 16 ASCII bytes as raw bytes: "0123" is 0x30 0x31 0x32 0x33.
+    assert!(created.uuid.starts_with("30313233-3435-3637-3839-616263646566"), "{}", created.uuid);
+    assert!(fake.create_runner_with_secret("bad", Scope::Global, "not-hex").is_none());
+
+    let mut client = Client::new(&fake);
+    client.uuid = Some(created.uuid);
+    client.token = Some(created.token);
+    fake.add_job(crate::client::two_step_job());
+    assert!(client.fetch(0).await.unwrap().task.is_none(), "no labels, no match");
+    client.declare(&["linux"]).await.unwrap();
+    assert!(client.fetch(0).await.unwrap().task.is_some());
+
+    let rest = fake.create_runner("rest", Scope::Global);
+    assert_eq!(rest.token.len(), 40);
+    assert!(fake.runners().iter().any(|runner| runner.uuid == rest.uuid && runner.labels.is_empty()));
+}
