@@ -9,6 +9,9 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::{Checkpoint, Ledger, Mark, SinkError, TaskResult, TaskSink};
 
+/// The most events taken between two saves (and two looks at the flush timer).
+const EVENTS_PER_SAVE: usize = 256;
+
 /// How the reporter paces itself. The defaults keep a guest line inside its step's range on the
 /// forge well under 300 ms, and the runner looking alive to Forgejo (which calls a runner idle
 /// after 10 s without an update and fails a task after 10 min).
@@ -185,12 +188,14 @@ impl Reporter {
                         return Ok(false);
                     };
                     let mut news = self.take(&first);
-                    // Everything already queued goes into the same save.
-                    while let Ok(event) = events.try_recv() {
-                        news |= self.take(&event);
+                    // What is already queued goes into the same save, up to a bound so a
+                    // firehose of events cannot hold the flush back.
+                    for _ in 1..EVENTS_PER_SAVE {
                         if self.ledger.is_finished() {
                             break;
                         }
+                        let Ok(event) = events.try_recv() else { break };
+                        news |= self.take(&event);
                     }
                     if self.ledger.mark().is_some() {
                         silence_at = Some(Instant::now() + config.silence_timeout);
