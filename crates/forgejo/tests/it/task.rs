@@ -508,3 +508,16 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// Tracing a task or its translation never prints a credential.
+#[test]
+fn debug_output_shows_no_secret() {
+    let input = task(MATRIX_JOB);
+    let translated = translated(&input);
+    for text in [format!("{input:?}"), format!("{translated:?}")] {
+        for secret in [TASK_TOKEN, "line-one-of-the-key", "eyJhbGciOi.runtime"] {
+            assert!(!text.contains(secret), "{secret} shows in {text}");
+        }
+    }
+    assert!(format!("{input:?}").contains("DEPLOY_KEY"), "secrets are named");
+}
