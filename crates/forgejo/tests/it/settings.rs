@@ -44,10 +44,13 @@ fn a_flag_beats_the_environment_which_beats_the_file() {
     assert_eq!(flagged.labels.as_deref(), Some(&["flag".to_owned()][..]));
 }
 
+/// A config file, the environment, and what the refusal must say.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn bad_settings_are_refused_with_a_reason() {
     let broker = [("SOLSTICE_AMQP_URL", BROKER)];
-    let cases: [(&str, &[(&str, &str)], &str); 5] = [
+    let cases: [Case; 5] = [
         ("", &[], "SOLSTICE_AMQP_URL is not set"),
         ("", &[("SOLSTICE_AMQP_URL", BROKER), ("SOLSTICE_CAPACITY", "many")], "SOLSTICE_CAPACITY is not a number"),
         ("capacity = 0\n", &broker, "at least 1"),
