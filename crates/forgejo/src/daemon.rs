@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{Bus, Consumer, SlotBoard};
+use bus::Bus;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -20,6 +20,7 @@ use crate::labels::LabelError;
 use crate::poller::Poller;
 use crate::registration::{RunnerFile, RunnerFileError};
 use crate::report::{Row, StepView, TaskResult, TaskSink, TaskStateView};
+use crate::room::{STALE_AFTER, track_free_slots};
 use crate::settings::{Settings, SettingsError};
 use crate::task::TaskInput;
 
@@ -110,7 +111,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let bus = bus::AmqpBus::connect(amqp).await.map_err(DaemonError::Bus)?;
     let slots = bus.subscribe_slots().await.map_err(DaemonError::Bus)?;
     let (free_tx, free_rx) = watch::channel(0u32);
-    let watcher = tokio::spawn(watch_slots(slots, connected.poller.labels.clone(), free_tx));
+    let watcher = tokio::spawn(track_free_slots(slots, connected.poller.labels.clone(), free_tx, STALE_AFTER));
     let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
     let room = Room { capacity: capacity.clone(), free_slots: free_rx };
     let (tasks_tx, mut tasks_rx) = mpsc::channel::<Assignment<TaskInput>>(1);
@@ -149,26 +150,6 @@ pub async fn one_job(runner_file: &std::path::Path) -> Result<bool, DaemonError>
             Ok(true)
         }
         None => Ok(false),
-    }
-}
-
-/// Keeps `free` at the free slots orchestrators advertise for `labels`.
-async fn watch_slots<C: Consumer<bus::FreeSlots>>(mut slots: C, labels: Vec<String>, free: watch::Sender<u32>) {
-    let mut board = SlotBoard::default();
-    loop {
-        match slots.next().await {
-            Ok(delivery) => {
-                board.record(&delivery.payload);
-                let total = labels.iter().fold(0u32, |sum, label| sum.saturating_add(board.free(label)));
-                free.send_replace(total);
-                delivery.acker.ack().await.ok();
-            }
-            Err(error) => {
-                tracing::warn!(error = %crate::error_chain(&error), "slot adverts stopped; no more fetching");
-                free.send_replace(0);
-                return;
-            }
-        }
     }
 }
 

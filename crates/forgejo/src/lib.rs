@@ -10,6 +10,7 @@
 //! - [`registration`]: `register` and the `.runner` file.
 //! - [`labels`]: `name[:schema[:arg]]` labels, of which Forgejo sees only the name.
 //! - [`fetch`]: the fetch loop (request keys, tasks version, room to run).
+//! - [`room`]: the free slots orchestrators advertise for the runner's labels.
 //! - [`settings`]: the daemon's settings (flag > env > file > default).
 //! - [`daemon`]: `daemon` and `one-job`: Declare, then the fetch loop (jobs not wired to the bus yet).
 
@@ -21,6 +22,7 @@ pub mod labels;
 mod poller;
 pub mod registration;
 pub mod report;
+pub mod room;
 pub mod settings;
 mod sink;
 pub mod task;

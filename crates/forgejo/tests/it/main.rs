@@ -6,5 +6,6 @@ mod fetch;
 mod poller;
 mod registration;
 mod report;
+mod room;
 mod settings;
 mod task;
