@@ -9,9 +9,8 @@ use crate::client::{WAIT, running_task, state};
 
 #[tokio::test]
 async fn a_task_without_updates_fails_and_the_runner_learns_it() {
-    let fake = FakeForgejo::start_with(Config { zombie_timeout: Duration::from_millis(300) }).await.unwrap();
+    let fake = FakeForgejo::start_with(Config { zombie_timeout: Duration::from_millis(500) }).await.unwrap();
     let (client, job, task) = running_task(&fake).await;
-    client.update_log(task.id, 0, &["setup"], false).await.unwrap();
 
     let view = fake.wait_until_finished(job, WAIT).await.unwrap();
     assert_eq!(view.status, Status::Failure);
@@ -26,7 +25,7 @@ async fn a_task_without_updates_fails_and_the_runner_learns_it() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_task_alive() {
-    let fake = FakeForgejo::start_with(Config { zombie_timeout: Duration::from_millis(400) }).await.unwrap();
+    let fake = FakeForgejo::start_with(Config { zombie_timeout: Duration::from_secs(2) }).await.unwrap();
     let (client, job, task) = running_task(&fake).await;
     let (_other_client, other_job, _) = running_task(&fake).await;
     // While the silent task dies, this one reports at a runner's pace and stays running.
