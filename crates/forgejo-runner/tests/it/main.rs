@@ -146,3 +146,42 @@ async fn one_job_fails_a_waiting_job_with_a_row_that_says_running_is_not_wired_y
     let rows = fake.rows(job);
     assert!(rows.iter().any(|row| row.content.contains("not wired up")), "{rows:?}");
 }
+
+#[tokio::test]
+async fn an_ephemeral_registration_serves_one_job_then_is_gone_and_the_daemon_refuses_it() {
+    let fake = FakeForgejo::start().await.expect("the fake starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let state = dir.path().to_str().expect("UTF-8");
+    let token = fake.registration_token(Scope::Global);
+    let args = [
+        "register",
+        "--no-interactive",
+        "--instance",
+        fake.url(),
+        "--token",
+        &token,
+        "--name",
+        "once",
+        "--labels",
+        "linux-test",
+        "--ephemeral",
+    ];
+    let registered = run(dir.path(), &args, &[("SOLSTICE_STATE_DIR", state)]).await;
+    assert_eq!(code(&registered), 0, "{}", stderr(&registered));
+    assert!(fake.runners()[0].ephemeral);
+
+    let env = [("SOLSTICE_STATE_DIR", state), ("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")];
+    let daemon = run(dir.path(), &["daemon"], &env).await;
+    assert_eq!(code(&daemon), 2, "{}", stderr(&daemon));
+    assert!(stderr(&daemon).contains("one-job"), "{}", stderr(&daemon));
+
+    let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - run: echo hi\n";
+    let job = fake.add_job(JobSpec::new("build", payload, &["linux-test"], &["echo hi"]));
+    let once = run(dir.path(), &["one-job"], &[("SOLSTICE_STATE_DIR", state)]).await;
+    assert_eq!(code(&once), 0, "{}", stderr(&once));
+    assert_eq!(fake.view(job).map(|view| view.status), Some(Status::Failure));
+    assert!(fake.runners().is_empty(), "Forgejo deletes an ephemeral runner after its task");
+
+    let again = run(dir.path(), &["one-job"], &[("SOLSTICE_STATE_DIR", state)]).await;
+    assert_eq!(code(&again), 4, "the registration is gone: {}", stderr(&again));
+}
