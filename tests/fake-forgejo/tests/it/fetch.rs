@@ -100,3 +100,31 @@ async fn an_ephemeral_runner_gets_one_task_and_is_deleted_at_its_result() {
     let failure = client.fetch(0).await.unwrap_err();
     assert_eq!(failure.code(), "unauthenticated");
 }
+
+#[tokio::test]
+async fn a_runner_sees_only_the_jobs_of_its_scope() {
+    use fake_forgejo::Scope;
+    use fake_forgejo::proto::runner::v1 as wire;
+
+    let fake = FakeForgejo::start().await.unwrap();
+    let mut other_repo = two_step_job();
+    other_repo.repository = "someone/else".into();
+    let elsewhere = fake.add_job(other_repo);
+    let here = fake.add_job(two_step_job());
+
+    let mut client = crate::client::Client::new(&fake);
+    let request = wire::RegisterRequest {
+        name: "repo-runner".into(),
+        token: fake.registration_token(Scope::Repo("solstice/test".into())),
+        labels: vec!["linux".into()],
+        ..Default::default()
+    };
+    let runner = client.register(&request).await.unwrap().runner.unwrap();
+    client.uuid = Some(runner.uuid);
+    client.token = Some(runner.token);
+
+    let task = client.fetch(0).await.unwrap().task.unwrap();
+    assert_eq!(fake.view(here).unwrap().task_id, Some(task.id));
+    assert!(client.fetch(0).await.unwrap().task.is_none());
+    assert_eq!(fake.view(elsewhere).unwrap().status, Status::Waiting);
+}
