@@ -5,6 +5,7 @@ use engine::HostError;
 use russh::ChannelMsg;
 use russh::client::Msg;
 
+use super::quote::quote;
 use crate::ssh::Session;
 
 /// Where every command line sent to the guest is traced (at debug level), so a reader of our
@@ -32,10 +33,14 @@ impl Output {
     }
 }
 
-/// Opens an exec channel for `command`. The only place commands leave for the guest.
+/// Opens an exec channel for `command`, a POSIX `sh` command. The only place commands leave
+/// for the guest.
 pub(crate) async fn open(session: &Session, command: &str) -> Result<russh::Channel<Msg>, HostError> {
     tracing::debug!(target: COMMAND_TARGET, command, "exec in the guest");
-    session.exec(command).await.map_err(|e| HostError::Remote(crate::vm::chain(&e)))
+    // The SSH server hands the line to the user's login shell, which need not be a POSIX shell
+    // (csh on some BSD accounts); this line means the same to every shell.
+    let line = format!("exec /bin/sh -c {}", quote(command));
+    session.exec(&line).await.map_err(|e| HostError::Remote(crate::vm::chain(&e)))
 }
 
 /// Runs `command` with `stdin` (then EOF) and collects its output.

@@ -24,7 +24,8 @@ pub(crate) struct SshTarSink {
 
 impl SshTarSink {
     pub(crate) async fn start(session: &Session, dest: &Path) -> Result<SshTarSink, HostError> {
-        let command = format!("exec tar -x -f - -C {}", quote_path(dest));
+        // `cd` rather than `-C`, and the old option form: what every tar (illumos too) understands.
+        let command = format!("cd {} && exec tar xf -", quote_path(dest));
         let channel = command::open(session, &command).await?;
         Ok(SshTarSink { channel, check: ArchiveCheck::default(), command })
     }
