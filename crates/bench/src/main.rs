@@ -12,6 +12,11 @@
 //!   same image (same kernel, machine, accelerator and memory) timed by
 //!   `images/check-test-image.sh` from QEMU's start to the ready marker. Both run in network
 //!   namespaces of their own that lead nowhere (no packet leaves this machine).
+//! - `channel` (P4 through a VM, P2's agent upload; root only): see `channel.rs`.
+//! - `rss` (P6): an `orchestrator` daemon (local executor) on a RabbitMQ vhost and a PostgreSQL
+//!   database of the bench's own, its `VmRSS` once it serves and has settled.
+//! - `fleet` (P7): `--jobs` trivial jobs published on that vhost, served by two such daemons;
+//!   the time from the first publish to the last `job_finished`, jobs lost and duplicated.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,6 +26,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+
+mod burst;
+mod channel;
+mod fleet;
+mod request;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "Print Solstice CI's performance figures (docs/performance.md)")]
@@ -37,12 +47,30 @@ struct Args {
     /// The `solstice` binary; default: beside this one.
     #[arg(long)]
     solstice: Option<PathBuf>,
+    /// Lines the `channel` step prints in the VM (100 bytes each).
+    #[arg(long, default_value_t = 2_000_000)]
+    vm_lines: u64,
     /// Repetitions for `boot` (each boots two VMs).
     #[arg(long, default_value_t = 3)]
     boot_runs: usize,
-    /// Give up on one `solstice run` after this many seconds.
+    /// Give up on one `solstice run` (or on the `fleet` burst) after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+    /// The `orchestrator` binary for `rss` and `fleet`; default: beside this one.
+    #[arg(long)]
+    orchestrator: Option<PathBuf>,
+    /// How long `rss` lets the idle daemon settle before reading its memory.
+    #[arg(long, default_value_t = 10)]
+    settle_secs: u64,
+    /// Jobs `fleet` publishes.
+    #[arg(long, default_value_t = 1000)]
+    jobs: usize,
+    /// Orchestrator daemons `fleet` starts.
+    #[arg(long, default_value_t = 2)]
+    orchestrators: usize,
+    /// Jobs each `fleet` daemon runs at once.
+    #[arg(long, default_value_t = 8)]
+    capacity: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,6 +79,9 @@ enum Measure {
     Local,
     Throughput,
     Boot,
+    Channel,
+    Rss,
+    Fleet,
 }
 
 fn main() -> Result<()> {
@@ -72,6 +103,23 @@ fn main() -> Result<()> {
     }
     if wants(Measure::Boot) {
         boot(&solstice, args.boot_runs, Duration::from_secs(args.timeout_secs))?;
+    }
+    if wants(Measure::Channel) {
+        channel::channel(&std::env::current_exe()?.with_file_name("workflow-runner"), args.vm_lines)?;
+    }
+    let orchestrator = fleet::orchestrator_binary(args.orchestrator.as_ref())?;
+    if wants(Measure::Rss) {
+        fleet::rss(&orchestrator, Duration::from_secs(args.settle_secs))?;
+    }
+    if wants(Measure::Fleet) {
+        let config = burst::BurstConfig {
+            jobs: args.jobs,
+            orchestrators: args.orchestrators,
+            capacity: args.capacity,
+            timeout: Duration::from_secs(args.timeout_secs),
+            linger: Duration::from_secs(3),
+        };
+        burst::burst(&orchestrator, &config)?;
     }
     Ok(())
 }
@@ -233,7 +281,7 @@ fn generator(lines: u64) -> String {
     )
 }
 
-/// Checks that numbered lines arrive complete and in order.
+/// Checks that numbered lines arrive complete, unaltered and in order.
 #[derive(Default)]
 struct Sequence {
     next: u64,
@@ -243,7 +291,11 @@ struct Sequence {
 impl Sequence {
     fn line(&mut self, text: &str) {
         self.next += 1;
-        if text.get(..9).and_then(|n| n.parse::<u64>().ok()) != Some(self.next) || text.len() != 99 {
+        let intact = text.len() == 99
+            && text.get(..9).and_then(|n| n.parse::<u64>().ok()) == Some(self.next)
+            && text.as_bytes()[9] == b' '
+            && text.as_bytes()[10..].iter().all(|&b| b == b'x');
+        if !intact {
             self.bad += 1;
         }
     }
