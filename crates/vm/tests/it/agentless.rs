@@ -303,3 +303,48 @@ fn checkout_step() -> contract::StepCommand {
     step.run = None;
     step
 }
+
+#[test]
+fn the_orchestrator_serves_an_agentless_jobs_checkout_and_sequences_its_events() {
+    in_test_netns(|| async {
+        use bus::{Bus, Consumer};
+
+        let setup = setup();
+        let bus = bus::InProcessBus::new();
+        let mut consumer = bus.consume_events("runner-1").await.unwrap();
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::write(tree.path().join("hello.txt"), "hello from the host's tree\n").unwrap();
+        let mut config =
+            orchestrator::OrchestratorConfig::new("orchestrator-agentless", contract::BusKey::generate().unwrap());
+        config.workspace =
+            Some(orchestrator::WorkspaceSource { root: tree.path().to_owned(), repository: None, exclude: vec![] });
+        let orchestrator = orchestrator::Orchestrator::start(bus.clone(), setup.executor(), config).await.unwrap();
+        let mut request = request(AGENTLESS, &["", "cat hello.txt"]);
+        request.steps[0] = checkout_step();
+
+        assert_eq!(orchestrator.run_job(request.clone()).await, JobResult::Success);
+        let mut events: Vec<contract::JobEvent> = Vec::new();
+        while let Ok(Ok(delivery)) = tokio::time::timeout(Duration::ZERO, consumer.next()).await {
+            delivery.acker.ack().await.unwrap();
+            events.push(delivery.payload);
+        }
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "{events:#?}");
+        let kinds: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| !matches!(e, Event::Heartbeat)).collect();
+        assert!(matches!(kinds[0], Event::Accepted { .. }), "{kinds:#?}");
+        assert!(matches!(kinds[1], Event::VmBooting { label } if label == AGENTLESS), "{kinds:#?}");
+        assert!(matches!(kinds[2], Event::VmReady { label } if label == AGENTLESS), "{kinds:#?}");
+        assert!(matches!(kinds.last(), Some(Event::JobFinished { result: JobResult::Success, .. })), "{kinds:#?}");
+        let lines: Vec<&String> = kinds
+            .iter()
+            .filter_map(|e| match e {
+                Event::Log { section: Section::Step(1), lines, .. } => Some(lines),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(lines.last().map(|l| l.as_str()), Some("hello from the host's tree"), "{kinds:#?}");
+        drop(orchestrator);
+        setup.assert_nothing_left(&request, None).await;
+    });
+}
