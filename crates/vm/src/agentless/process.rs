@@ -32,6 +32,9 @@ const PGID_PREFIX: &str = "solstice-pgid ";
 const ENOENT: &str = "No such file or directory (os error 2)";
 const EACCES: &str = "Permission denied (os error 13)";
 
+/// How much of the launcher's stderr is kept for a spawn error.
+const EARLY_STDERR_BYTES: usize = 4096;
+
 /// How much of a pipe's data waits for the engine to read it.
 const PIPE_BYTES: usize = 64 * 1024;
 
@@ -151,7 +154,10 @@ impl Pump {
                 ChannelMsg::Data { data } => self.stdout(&data).await,
                 ChannelMsg::ExtendedData { data, ext: 1 } => {
                     if self.started.is_some() {
-                        self.early_stderr.extend_from_slice(&data);
+                        // Only the launcher writes here before the program runs; keep enough
+                        // for its complaint and no more.
+                        let room = EARLY_STDERR_BYTES.saturating_sub(self.early_stderr.len());
+                        self.early_stderr.extend_from_slice(&data[..room.min(data.len())]);
                     } else {
                         write(&mut self.stderr, &data).await;
                     }
