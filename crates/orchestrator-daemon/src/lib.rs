@@ -3,7 +3,9 @@
 //! `qemu` executor (or `local`, when named), and relays the agent's events sequenced by the
 //! store's persisted high-water mark. Its id is stable across restarts (kept under the state
 //! dir); it holds a lease in the store, fails on start the attempts its previous incarnation
-//! started, and takes over the started attempts of peers whose lease expired.
+//! started, and takes over the started attempts of peers whose lease expired. When the lease
+//! cannot be renewed for half its ttl (the database is gone), it kills every job and exits 3
+//! before the lease runs out, so no peer ever fails a job that still runs here (`lease.rs`).
 //!
 //! `main.rs` only parses flags; [`run`] is the daemon, given its [`Settings`] and a shutdown
 //! future, so tests drive it in-process.

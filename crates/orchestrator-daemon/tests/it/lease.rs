@@ -63,15 +63,7 @@ async fn a_daemon_that_cannot_renew_its_lease_stops_its_jobs_and_exits_3_before_
     assert!(processes.is_empty(), "the job's agent outlived the daemon: {processes:#?}");
 
     // The lease the database holds had not run out when the daemon was gone.
-    let id = orchestrator_daemon::orchestrator_id(dirs.state.path()).unwrap();
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let row = sqlx::query("SELECT expires_at FROM leases WHERE orchestrator_id = $1")
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let expires: time::OffsetDateTime = row.get("expires_at");
-    pool.close().await;
+    let expires = lease_expiry(&db, dirs.state.path()).await;
     eprintln!("gave up {took:?} after the cut, {:?} before the lease expired", expires - exited);
     assert!(exited < expires, "exited at {exited}, after its lease expired at {expires}");
 
@@ -84,4 +76,17 @@ async fn a_daemon_that_cannot_renew_its_lease_stops_its_jobs_and_exits_3_before_
     publish(&bus, &next).await;
     assert_eq!(events.finished(next.job_id).await, (JobResult::Success, None));
     assert!(again.terminate(runner::DEADLINE).await.success(), "{}", again.log());
+}
+
+/// When the lease of the daemon whose state dir is `state` expires, as the database says.
+pub async fn lease_expiry(db: &TestDb, state: &std::path::Path) -> time::OffsetDateTime {
+    let id = orchestrator_daemon::orchestrator_id(state).unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let row = sqlx::query("SELECT expires_at FROM leases WHERE orchestrator_id = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    row.get("expires_at")
 }

@@ -62,8 +62,9 @@ pub struct VmHost {
     database_url: String,
     agent_dir: PathBuf,
     catalog: PathBuf,
-    _files: tempfile::TempDir,
-    _proxies: [Proxy; 2],
+    files: tempfile::TempDir,
+    _amqp: Proxy,
+    database: Proxy,
 }
 
 impl VmHost {
@@ -97,13 +98,22 @@ impl VmHost {
                 dir
             }
         };
-        VmHost { netns, state, amqp_url, database_url, agent_dir, catalog, _files: files, _proxies: [amqp, pg] }
+        VmHost { netns, state, amqp_url, database_url, agent_dir, catalog, files, _amqp: amqp, database: pg }
     }
 
     /// Starts the daemon inside the namespace: one job at a time, TCG, both test labels.
     pub fn spawn(&self) -> Spawned {
+        self.spawn_with("")
+    }
+
+    /// [`spawn`](Self::spawn) with `config` as its config file.
+    pub fn spawn_with(&self, config: &str) -> Spawned {
+        let file = self.files.path().join("orchestrator.toml");
+        std::fs::write(&file, config).unwrap();
         let mut command = binary(self.netns.command(env!("CARGO_BIN_EXE_orchestrator")));
         command
+            .arg("--config")
+            .arg(&file)
             .env("SOLSTICE_AMQP_URL", &self.amqp_url)
             .env("SOLSTICE_DATABASE_URL", &self.database_url)
             .env("SOLSTICE_STATE_DIR", self.state.path())
@@ -115,6 +125,20 @@ impl VmHost {
             .env("SOLSTICE_ACCEL", "tcg")
             .env("SOLSTICE_CAPACITY", "1");
         Spawned::start(command)
+    }
+}
+
+impl VmHost {
+    /// Takes the database away from the daemon: its connections close, new ones are refused.
+    pub fn cut_database(&self) {
+        self.database.cut();
+    }
+
+    /// Gives the database back, through a new proxy, to daemons started from now on.
+    pub fn restore_database(&mut self, db: &TestDb) {
+        let listener = self.netns.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        self.database = Proxy::start(listener, TestDb::server_addr());
+        self.database_url = db.url_via(self.database.addr);
     }
 }
 
