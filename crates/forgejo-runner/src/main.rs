@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&anyhow::Error::new(error).context("start the async runtime"), 1),
     };

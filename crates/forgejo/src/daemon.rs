@@ -43,6 +43,8 @@ pub enum DaemonError {
     Bus(#[source] bus::BusError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error("fetch a task")]
+    FetchOnce(#[source] ConnectError),
 }
 
 impl DaemonError {
@@ -57,7 +59,8 @@ impl DaemonError {
             DaemonError::Declare(error) if error.code() == Code::Unauthenticated => 4,
             DaemonError::Fetch(FetchError::Unauthenticated(_)) => 4,
             DaemonError::Bus(error) if !error.is_unavailable() => 2,
-            DaemonError::Declare(_) | DaemonError::Bus(_) => 3,
+            DaemonError::FetchOnce(error) if error.code() == Code::Unauthenticated => 4,
+            DaemonError::Declare(_) | DaemonError::Bus(_) | DaemonError::FetchOnce(_) => 3,
         }
     }
 }
@@ -140,10 +143,19 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
 pub async fn one_job(runner_file: &std::path::Path) -> Result<bool, DaemonError> {
     let connected = connect(runner_file, None, crate::client::FETCH_TIMEOUT).await?;
     let key = uuid::Uuid::new_v4().to_string();
-    let fetched = connected.poller.fetch(0, &key).await.map_err(|error| match error.code() {
-        Code::Unauthenticated => DaemonError::Fetch(FetchError::Unauthenticated(error)),
-        _ => DaemonError::Declare(error),
-    })?;
+    // The same key on every try: a task assigned during a call whose answer was lost comes back.
+    let mut tries = 0;
+    let fetched = loop {
+        tries += 1;
+        match connected.poller.fetch(0, &key).await {
+            Ok(fetched) => break fetched,
+            Err(error) if error.lost_in_transit() && tries < 3 => {
+                tracing::warn!(error = %crate::error_chain(&error), "FetchTask failed; trying again with the same key");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(DaemonError::FetchOnce(error)),
+        }
+    };
     match fetched.task {
         Some(task) => {
             refuse_task(&connected.poller.client, &task).await;
