@@ -45,6 +45,8 @@ pub enum DaemonError {
     Fetch(#[from] FetchError),
     #[error("fetch a task")]
     FetchOnce(#[source] ConnectError),
+    #[error("follow the orchestrators' free slots: the broker went away for good")]
+    BusLost,
 }
 
 impl DaemonError {
@@ -60,7 +62,7 @@ impl DaemonError {
             DaemonError::Fetch(FetchError::Unauthenticated(_)) => 4,
             DaemonError::Bus(error) if !error.is_unavailable() => 2,
             DaemonError::FetchOnce(error) if error.code() == Code::Unauthenticated => 4,
-            DaemonError::Declare(_) | DaemonError::Bus(_) | DaemonError::FetchOnce(_) => 3,
+            DaemonError::Declare(_) | DaemonError::Bus(_) | DaemonError::FetchOnce(_) | DaemonError::BusLost => 3,
         }
     }
 }
@@ -114,7 +116,21 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let bus = bus::AmqpBus::connect(amqp).await.map_err(DaemonError::Bus)?;
     let slots = bus.subscribe_slots().await.map_err(DaemonError::Bus)?;
     let (free_tx, free_rx) = watch::channel(0u32);
-    let watcher = tokio::spawn(track_free_slots(slots, connected.poller.labels.clone(), free_tx, STALE_AFTER));
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let labels = connected.poller.labels.clone();
+    let watcher = tokio::spawn(async move {
+        track_free_slots(slots, labels, free_tx, STALE_AFTER).await;
+        let _ = lost_tx.send(());
+    });
+    // Without slot adverts the runner could never fetch again: the daemon ends (exit 3) rather
+    // than sit there looking online.
+    let bus_lost = std::sync::atomic::AtomicBool::new(false);
+    let stop = async {
+        tokio::select! {
+            () = shutdown => {}
+            Ok(()) = lost_rx => bus_lost.store(true, std::sync::atomic::Ordering::SeqCst),
+        }
+    };
     let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
     let room = Room { capacity: capacity.clone(), free_slots: free_rx };
     let (tasks_tx, mut tasks_rx) = mpsc::channel::<Assignment<TaskInput>>(1);
@@ -128,14 +144,18 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             });
         }
     });
-    let result = fetch_loop(&connected.poller, &settings.fetch, room, tasks_tx, shutdown).await;
+    let result = fetch_loop(&connected.poller, &settings.fetch, room, tasks_tx, stop).await;
     watcher.abort();
     let _ = jobs.await;
     // Every permit back means every job is done.
     if tokio::time::timeout(settings.shutdown_timeout, capacity.acquire_many(settings.capacity)).await.is_err() {
         tracing::warn!("running jobs did not finish within the shutdown timeout; leaving them");
     }
-    result.map_err(DaemonError::from)
+    result?;
+    if bus_lost.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(DaemonError::BusLost);
+    }
+    Ok(())
 }
 
 /// `one-job`: one FetchTask; a task found is handed to the (not yet wired) job runner. Returns
