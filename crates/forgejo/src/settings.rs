@@ -9,7 +9,7 @@
 //! | `--labels a,b` | `SOLSTICE_LABELS` | `labels` | the labels of the `.runner` file |
 //! | `--capacity N` | `SOLSTICE_CAPACITY` | `capacity` | 1 |
 //! | | | `fetch_interval_secs` | 2 (at most 60: Forgejo shows a runner offline after a minute) |
-//! | | | `fetch_timeout_secs` | 30 |
+//! | | | `fetch_timeout_secs` | 30 (at most 50, for the same reason) |
 //! | | | `shutdown_timeout_secs` | 10800 (3 h, how long running jobs may finish after SIGTERM) |
 
 use std::path::{Path, PathBuf};
@@ -106,6 +106,11 @@ impl Settings {
             ));
         }
         let fetch_timeout = seconds("fetch_timeout_secs", file.fetch_timeout_secs, 30.0)?;
+        // A hung call is given up after fetch_timeout and the next one follows at once, so this
+        // bounds the silence towards the server too.
+        if fetch_timeout > Duration::from_secs(50) {
+            return Err(invalid("fetch_timeout_secs may be at most 50, so the runner calls Forgejo every minute"));
+        }
         Ok(Settings {
             amqp,
             runner_file,

@@ -50,11 +50,12 @@ type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 #[test]
 fn bad_settings_are_refused_with_a_reason() {
     let broker = [("SOLSTICE_AMQP_URL", BROKER)];
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         ("", &[], "SOLSTICE_AMQP_URL is not set"),
         ("", &[("SOLSTICE_AMQP_URL", BROKER), ("SOLSTICE_CAPACITY", "many")], "SOLSTICE_CAPACITY is not a number"),
         ("capacity = 0\n", &broker, "at least 1"),
         ("fetch_interval_secs = 90\n", &broker, "at most 60"),
+        ("fetch_timeout_secs = 120\n", &broker, "at most 50"),
         ("poll = 1\n", &broker, "unknown field"),
     ];
     for (file, env, expected) in cases {
