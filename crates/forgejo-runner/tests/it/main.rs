@@ -236,7 +236,11 @@ async fn the_idle_daemon_stays_under_15_mb_and_exits_0_on_sigterm() {
             .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
     };
     let (rss, anon) = (field("VmRSS:"), field("RssAnon:"));
-    eprintln!("idle forgejo-runner daemon: VmRSS {rss} kB, RssAnon {anon} kB");
+    eprintln!(
+        "idle forgejo-runner daemon: VmRSS {rss} kB, RssAnon {anon} kB, RssFile {} kB, {} threads",
+        field("RssFile:"),
+        field("Threads:")
+    );
     // The test binary is a debug build whose mapped code alone is over 15 MB of file-backed
     // pages; what the daemon itself holds (heap, stacks) is the anonymous part.
     assert!(anon <= 15 * 1024, "idle anonymous RSS {anon} kB is over 15 MB");
