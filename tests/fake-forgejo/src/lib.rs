@@ -17,7 +17,6 @@ mod compression;
 mod connect_error;
 mod context;
 mod faults;
-mod inflate;
 mod instance;
 mod job_spec;
 mod logs;

@@ -102,7 +102,7 @@ fn answer(state: &mut State, service: &str, method: &str, headers: &HeaderMap, b
     let body = match headers.get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()) {
         None => body,
         Some(encoding) if encoding.eq_ignore_ascii_case("identity") => body,
-        Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => match crate::inflate::gunzip(body) {
+        Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => match compression::gunzip(body) {
             Ok(plain) => {
                 inflated = plain;
                 &inflated
