@@ -25,8 +25,7 @@ pub(crate) async fn upload(
     state_dir: &Path,
 ) -> Result<(), SshError> {
     if let Some(packed) = packed(agent, &state_dir.join("vm").join("agents")).await {
-        let unpack = format!("gzip -dc > {guest_path} && chmod +x {guest_path}");
-        match session.upload(&packed, &unpack).await {
+        match session.upload(&packed, &unpack_command(guest_path)).await {
             Ok(()) => return Ok(()),
             // A guest without gzip (or whose gzip fails) still gets the agent, uncompressed.
             Err(error) => {
@@ -35,6 +34,17 @@ pub(crate) async fn upload(
         }
     }
     session.upload(agent, &format!("cat > {guest_path} && chmod +x {guest_path}")).await
+}
+
+/// Unpacks stdin into `guest_path`. Whatever happens, the guest reads stdin to its end: a
+/// command that stopped reading (no `gzip`, a corrupt stream) would leave the SSH channel's
+/// window shut and the upload waiting for ever. `/bin/sh -c`, because the user's login shell
+/// may be csh.
+fn unpack_command(guest_path: &str) -> String {
+    format!(
+        "/bin/sh -c 'if command -v gzip >/dev/null 2>&1 && gzip -dc > {guest_path}; \
+         then chmod +x {guest_path}; else cat > /dev/null; exit 97; fi'"
+    )
 }
 
 /// The stripped, compressed copy of `agent` under `cache`, made now when missing; `None` when it
