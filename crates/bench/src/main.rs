@@ -105,7 +105,8 @@ fn main() -> Result<()> {
         boot(&solstice, args.boot_runs, Duration::from_secs(args.timeout_secs))?;
     }
     if wants(Measure::Channel) {
-        channel::channel(&std::env::current_exe()?.with_file_name("workflow-runner"), args.vm_lines)?;
+        let agent = std::env::current_exe()?.with_file_name("workflow-runner");
+        channel::channel(&agent, &solstice, args.vm_lines, Duration::from_secs(args.timeout_secs))?;
     }
     let orchestrator = fleet::orchestrator_binary(args.orchestrator.as_ref())?;
     if wants(Measure::Rss) {
