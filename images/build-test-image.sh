@@ -247,6 +247,7 @@ fi
     echo "dropbear = \"$(dpkg-query -W -f='${Version}' dropbear-bin)\""
     echo "modules = [$(sed 's/.*/"&"/' "$root/lib/modules/load-order" | paste -sd, - | sed 's/,/, /g')]"
     echo "kernel_pvh = \"$pvh\""
+    echo "recipe = \"$("$here/recipe-hash.sh")\""
     (cd "$outdir" && sha256sum vmlinuz ${pvh:+vmlinux} initramfs.cpio.gz) | awk '{ printf "sha256.\"%s\" = \"%s\"\n", $2, $1 }'
 } >"$outdir/.build-info.toml.tmp"
 mv -f "$outdir/.build-info.toml.tmp" "$outdir/build-info.toml"

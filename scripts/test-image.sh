@@ -16,7 +16,11 @@ else
     dir=${XDG_STATE_HOME:-$HOME/.local/state}/solstice/images/linux-test
 fi
 
-if [ ! -f "$dir/initramfs.cpio.gz" ] || [ ! -f "$dir/vmlinuz" ]; then
+# Built from this checkout's recipe? An image left by an older checkout (CI keeps the state dir
+# between runs) is rebuilt when the scripts that make it changed.
+recipe=$(images/recipe-hash.sh)
+built_recipe=$(sed -n 's/^recipe = "\(.*\)"$/\1/p' "$dir/build-info.toml" 2>/dev/null || true)
+if [ ! -f "$dir/initramfs.cpio.gz" ] || [ ! -f "$dir/vmlinuz" ] || [ "$built_recipe" != "$recipe" ]; then
     printf 'test-image: building linux-test into %s\n' "$dir" >&2
     if [ "$(id -u)" -eq 0 ]; then
         images/build-test-image.sh "$dir" >&2
