@@ -31,4 +31,8 @@ if [ ! -f "$dir/initramfs.cpio.gz" ] || [ ! -f "$dir/vmlinuz" ] || [ "$built_rec
         exit 3
     fi
 fi
+# linux-test-agentless (catalog) boots the same files; it is a link so the two never drift apart.
+if [ "$(basename "$dir")" = linux-test ] && [ ! -e "$(dirname "$dir")/linux-test-agentless" ]; then
+    ln -s linux-test "$(dirname "$dir")/linux-test-agentless" 2>/dev/null || true
+fi
 printf '%s\n' "$dir"
