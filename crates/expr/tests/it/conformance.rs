@@ -3,27 +3,10 @@
 //! `{expr, contexts?, result: {kind, value}}` or `{expr, contexts?, err: {kind, value}}`, where an
 //! error's kind is `lexing`, `parsing` or `evaluation` and its value is (a prefix of) the message.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use expr::{MapContext, ParseOptions, Value};
 use serde_json::Value as Json;
-
-/// The `actions-languageservices` directory: `SOLSTICE_CONFORMANCE_DIR` when set (then it must
-/// exist), else the shared checkout beside the repository, if there is one.
-fn vectors_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("SOLSTICE_CONFORMANCE_DIR") {
-        let dir = PathBuf::from(dir);
-        assert!(dir.is_dir(), "SOLSTICE_CONFORMANCE_DIR={} does not exist", dir.display());
-        return Some(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../../shared/conformance/actions-languageservices"),
-        PathBuf::from("/work/shared/conformance/actions-languageservices"),
-    ]
-    .into_iter()
-    .find(|dir| dir.is_dir())
-}
 
 #[derive(Default)]
 struct Tally {
@@ -36,7 +19,7 @@ struct Tally {
 
 #[test]
 fn github_expression_vectors() {
-    let Some(dir) = vectors_dir() else {
+    let Some(dir) = testkit::conformance::actions_languageservices() else {
         eprintln!("conformance vectors not found, skipped (set SOLSTICE_CONFORMANCE_DIR)");
         return;
     };
