@@ -5,7 +5,7 @@
 //! reason (and in docs/conformance.md). A listed case that starts to match fails the test too,
 //! so the table stays true.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use workflow::{Mode, ParseOptions};
 
@@ -75,21 +75,6 @@ const SOLSTICE_POLICY_EXCEPTIONS: &[(&str, &str)] = &[
     ("step-if.yml", "only `uses: actions/checkout@<ref>` is supported (it is built in); other actions are not run"),
     ("step-name.yml", "only `uses: actions/checkout@<ref>` is supported (it is built in); other actions are not run"),
 ];
-
-fn conformance_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("SOLSTICE_CONFORMANCE_DIR") {
-        let dir = PathBuf::from(dir);
-        assert!(dir.is_dir(), "SOLSTICE_CONFORMANCE_DIR={} does not exist", dir.display());
-        return Some(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../../shared/conformance/actions-languageservices"),
-        PathBuf::from("/work/shared/conformance/actions-languageservices"),
-    ]
-    .into_iter()
-    .find(|d| d.is_dir())
-}
 
 struct Case {
     file: String,
@@ -195,7 +180,7 @@ fn compare(mode: &str, outcome: &Outcome, exceptions: &[(&str, &str)], total: us
 
 #[test]
 fn workflow_parser_vectors() {
-    let Some(dir) = conformance_dir() else {
+    let Some(dir) = testkit::conformance::actions_languageservices() else {
         eprintln!("conformance vectors not found, skipped");
         return;
     };
