@@ -2,10 +2,13 @@
 //! share the broker at 127.0.0.1:5672 without sharing queues, and never touch the default
 //! vhost `/`. Made and removed with `rabbitmqctl`, which needs no management plugin.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 
 /// The broker every AMQP test talks to (directly or through a [`crate::proxy::Proxy`]).
 pub const BROKER_PORT: u16 = 5672;
+/// The broker's address, for a proxy in front of it.
+pub const BROKER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), BROKER_PORT);
 
 pub struct TestVhost {
     pub name: String,
