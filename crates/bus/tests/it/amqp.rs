@@ -12,13 +12,13 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use ulid::Ulid;
 
 use crate::support::backend::{Amqp, Backend, test_settings};
-use crate::support::proxy::Proxy;
-use crate::support::vhost::{BROKER_PORT, TestVhost};
 use crate::{DEADLINE, event, labels, next, request, try_next};
+use testkit::proxy::Proxy;
+use testkit::rabbitmq::{BROKER, TestVhost};
 
 /// A plain lapin channel on the test's vhost, to do what the bus never does.
 async fn raw_channel(vhost: &TestVhost) -> (Connection, Channel) {
-    let connection = Connection::connect(&vhost.url(BROKER_PORT), ConnectionProperties::default()).await.unwrap();
+    let connection = Connection::connect(&vhost.url(), ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
     (connection, channel)
@@ -80,7 +80,7 @@ async fn a_poison_job_is_dead_lettered_with_its_reason_and_the_consumer_goes_on(
 #[tokio::test]
 async fn a_job_over_its_delivery_limit_is_dead_lettered() {
     let vhost = TestVhost::create();
-    let mut settings = test_settings(vhost.url(BROKER_PORT));
+    let mut settings = test_settings(vhost.url());
     settings.job_delivery_limit = 1;
     let bus = AmqpBus::connect(settings).await.unwrap();
     let mut consumer = bus.consume_jobs(&labels(&["linux"]), 1).await.unwrap();
@@ -160,9 +160,9 @@ fn rabbitmqctl(args: &[&str]) -> String {
 async fn every_event_arrives_across_a_connection_cut() {
     const EVENTS: u64 = 300;
     let vhost = TestVhost::create();
-    let proxy = Proxy::start(BROKER_PORT).await;
-    let publisher = AmqpBus::connect(test_settings(vhost.url(proxy.port))).await.unwrap();
-    let subscriber = AmqpBus::connect(test_settings(vhost.url(proxy.port))).await.unwrap();
+    let proxy = Proxy::start(BROKER).await;
+    let publisher = AmqpBus::connect(test_settings(vhost.url_on(proxy.port()))).await.unwrap();
+    let subscriber = AmqpBus::connect(test_settings(vhost.url_on(proxy.port()))).await.unwrap();
     let mut events = subscriber.consume_events("runner-cut").await.unwrap();
 
     let job = Ulid::new();
@@ -207,8 +207,8 @@ async fn every_event_arrives_across_a_connection_cut() {
 #[tokio::test]
 async fn a_broker_that_stays_away_is_unavailable_after_retries() {
     let vhost = TestVhost::create();
-    let proxy = Proxy::start(BROKER_PORT).await;
-    let mut settings = test_settings(vhost.url(proxy.port));
+    let proxy = Proxy::start(BROKER).await;
+    let mut settings = test_settings(vhost.url_on(proxy.port()));
     settings.reconnect = Reconnect {
         initial: Duration::from_millis(20),
         max: Duration::from_millis(100),
@@ -235,7 +235,7 @@ async fn an_ephemeral_runner_takes_over_a_queue_declared_without_expiry() {
     let job = Ulid::new();
     backend.bus().publish_event("runner-e", &event(job, 1)).await.unwrap();
 
-    let mut settings = test_settings(backend.vhost().url(BROKER_PORT));
+    let mut settings = test_settings(backend.vhost().url());
     settings.event_queue_expiry = Some(Duration::from_secs(600));
     let runner = AmqpBus::connect(settings).await.unwrap();
     let mut events = runner.consume_events("runner-e").await.unwrap();

@@ -1,3 +1,1 @@
 pub mod backend;
-pub mod proxy;
-pub mod vhost;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bus::amqp::Reconnect;
 use bus::{AmqpBus, AmqpSettings, Bus, InProcessBus};
 
-use super::vhost::{BROKER_PORT, TestVhost};
+use testkit::rabbitmq::TestVhost;
 
 pub trait Backend: Sized {
     type B: Bus;
@@ -75,7 +75,7 @@ impl Backend for Amqp {
 
     async fn start() -> Self {
         let vhost = TestVhost::create();
-        let bus = AmqpBus::connect(test_settings(vhost.url(BROKER_PORT))).await.expect("connect to RabbitMQ");
+        let bus = AmqpBus::connect(test_settings(vhost.url())).await.expect("connect to RabbitMQ");
         Amqp { bus, vhost }
     }
 
@@ -84,7 +84,7 @@ impl Backend for Amqp {
     }
 
     async fn another(&self) -> AmqpBus {
-        AmqpBus::connect(test_settings(self.vhost.url(BROKER_PORT))).await.expect("connect to RabbitMQ")
+        AmqpBus::connect(test_settings(self.vhost.url())).await.expect("connect to RabbitMQ")
     }
 
     fn quiet(&self) -> Duration {
