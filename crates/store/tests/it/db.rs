@@ -8,10 +8,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, Row};
 use store::Store;
 use tempfile::TempDir;
-
-/// The server the PostgreSQL half of the suite runs against (trust auth, user `postgres`).
-/// Only databases this harness created are ever touched, and each is dropped at the end.
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+use testkit::postgres::TestDatabase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -23,8 +20,9 @@ pub struct TestDb {
     pub url: String,
     pub store: Arc<dyn Store>,
     raw: Raw,
-    /// Set for PostgreSQL: the database to drop when the test ends.
-    postgres_name: Option<String>,
+    /// Set for PostgreSQL: the database, dropped when the test ends (testkit's rule: on the
+    /// server at 127.0.0.1:5432 or `SOLSTICE_TEST_POSTGRES_URL`).
+    _postgres: Option<TestDatabase>,
     /// Set for SQLite: the directory holding the file and its WAL.
     dir: Option<TempDir>,
 }
@@ -34,34 +32,22 @@ enum Raw {
     Sqlite(sqlx::SqlitePool),
 }
 
-fn postgres_server() -> String {
-    std::env::var("SOLSTICE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
-}
-
 impl TestDb {
     pub async fn open(backend: Backend) -> TestDb {
         match backend {
             Backend::Postgres => {
-                let name = format!("solstice_store_it_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_server()))
-                    .await
-                    .expect("reach the PostgreSQL server the suite runs against");
-                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&admin)
-                    .await
-                    .expect("create a test database");
-                admin.close().await;
-                let url = format!("{}/{name}", postgres_server());
+                let database = TestDatabase::create("solstice_store_it").await;
+                let url = database.url.clone();
                 let store = store::connect(&url).await.expect("open the store");
                 let raw = sqlx::PgPool::connect(&url).await.expect("connect to the test database");
-                TestDb { url, store, raw: Raw::Postgres(raw), postgres_name: Some(name), dir: None }
+                TestDb { url, store, raw: Raw::Postgres(raw), _postgres: Some(database), dir: None }
             }
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("make a temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("store.db").display());
                 let store = store::connect(&url).await.expect("open the store");
                 let raw = sqlx::SqlitePool::connect(&url).await.expect("open the test database");
-                TestDb { url, store, raw: Raw::Sqlite(raw), postgres_name: None, dir: Some(dir) }
+                TestDb { url, store, raw: Raw::Sqlite(raw), _postgres: None, dir: Some(dir) }
             }
         }
     }
@@ -132,30 +118,6 @@ impl TestDb {
                 }
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else { return };
-        // Drop runs inside the test's runtime, which cannot block on a future: drop the
-        // database from a thread with a runtime of its own. FORCE ends the connections a
-        // failed test left open.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
-                let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_server())).await?;
-                sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&admin)
-                    .await?;
-                admin.close().await;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
-            panic!("drop the test database: {dropped:?}");
         }
     }
 }
