@@ -3,7 +3,7 @@
 //!
 //! **Network.** The binary runs under `unshare -n`, in a network namespace holding only `lo` and
 //! a tap device with a TEST-NET-1 address and a default route to a gateway that does not exist
-//! (as `crates/vm/tests/it` does); as root, `solstice` then makes a further namespace per VM
+//! (`testkit::netns::shell_prefix`); as root, `solstice` then makes a further namespace per VM
 //! inside it. No packet can leave this machine.
 //!
 //! **Skips.** Without the image (`images/build-test-image.sh`) or without root, the tests print a
@@ -12,32 +12,9 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use testkit::vm::unavailable;
+
 use crate::{assert_exit, text};
-
-const IMAGE: &str = "/var/lib/solstice/images/linux-test";
-
-/// Wires the namespace `unshare -n` made, then becomes `solstice` ("$@").
-const NETNS_SCRIPT: &str = r#"printf '%s\n' 'link set lo up' 'tuntap add dev testtap0 mode tap' \
-    'addr add 192.0.2.1/24 dev testtap0' 'link set testtap0 up' \
-    'route add default via 192.0.2.254 dev testtap0 onlink' | ip -batch - && exec "$@""#;
-
-/// Why the VM tests cannot run here, or `None` when they can.
-fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let why = if !Path::new(IMAGE).join("initramfs.cpio.gz").is_file() {
-        format!("the test image {IMAGE} is not built (images/build-test-image.sh)")
-    } else if !root {
-        "the VM tests need root for their network namespaces".to_owned()
-    } else {
-        return None;
-    };
-    if std::env::var_os("SOLSTICE_REQUIRE_VM").is_some() {
-        panic!("SOLSTICE_REQUIRE_VM is set but {why}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {why}; set SOLSTICE_REQUIRE_VM=1 to make this a failure !!!!!\n");
-    Some(why)
-}
 
 /// `solstice run --executor qemu workflow.yml` in a project holding `workflow`, inside a
 /// network namespace of its own, with a state dir whose `images/linux-test` is the built image.
@@ -48,13 +25,13 @@ fn run_in_vm(workflow: &str) -> Output {
     let dir = crate::project(workflow);
     let state = dir.path().join("state");
     std::fs::create_dir_all(state.join("images")).unwrap();
-    std::os::unix::fs::symlink(IMAGE, state.join("images/linux-test")).unwrap();
+    std::os::unix::fs::symlink(testkit::vm::image(), state.join("images/linux-test")).unwrap();
     // passt drops to `nobody` as root and must reach its socket below the state dir.
     for path in [dir.path(), state.as_path()] {
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
     }
     let mut command = Command::new("unshare");
-    command.args(["-n", "--", "sh", "-c", NETNS_SCRIPT, "sh"]).arg(binary);
+    command.args(["-n", "--", "sh", "-c", &testkit::netns::shell_prefix(), "sh"]).arg(binary);
     command.args(["run", "--executor", "qemu", "workflow.yml"]).current_dir(dir.path()).stdin(Stdio::null());
     for (name, _) in std::env::vars_os().filter(|(n, _)| n.to_string_lossy().starts_with("SOLSTICE_")) {
         command.env_remove(name);
