@@ -26,7 +26,7 @@ use orchestrator::{
 use store::{Store, StoreError};
 
 pub use identity::orchestrator_id;
-pub use settings::{Cli, ExecutorKind, Settings};
+pub use settings::{Cli, ExecutorKind, GuestNetwork, Settings};
 
 /// Every way the daemon fails; [`DaemonError::exit_code`] maps them to brief §3.7.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +179,14 @@ fn qemu_executor(settings: &Settings) -> Result<vm::QemuExecutor, DaemonError> {
     let mut config = vm::QemuExecutorConfig::new(settings.state_dir.clone(), catalog);
     config.agent_dir = settings.agent_dir.clone();
     config.accel = vm::AccelChoice::from_env().map_err(|error| DaemonError::Config(error.to_string()))?;
+    config.network = settings.guest_network.mode();
+    if settings.guest_network == GuestNetwork::Routed && !config.tools.nft.is_file() {
+        let reason = format!(
+            "routed guests need {}, which is not installed (Debian: apt-get install nftables), or set guest_network = \"none\"",
+            config.tools.nft.display()
+        );
+        return Err(DaemonError::Executor("qemu", reason.into()));
+    }
     vm::QemuExecutor::new(config).map_err(|error| DaemonError::Executor("qemu", Box::new(error)))
 }
 

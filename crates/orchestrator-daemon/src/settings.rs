@@ -8,6 +8,7 @@
 //! | `--labels a,b` | `SOLSTICE_LABELS` | `labels` | every label of the catalog |
 //! | `--capacity N` | `SOLSTICE_CAPACITY` | `capacity` | 1 |
 //! | `--executor` | `SOLSTICE_EXECUTOR` | `executor` | `qemu` |
+//! | `--guest-network` | `SOLSTICE_GUEST_NETWORK` | `guest_network` | `routed`: the WAN and nothing of the host (`none`: no network at all; needs `nft`, Debian `nftables`, when routed) |
 //! | | `SOLSTICE_STATE_DIR` | `state_dir` | `/var/lib/solstice` as root, else `$XDG_STATE_HOME/solstice` |
 //! | | `SOLSTICE_DATABASE_URL` | `database_url` | `sqlite://<state dir>/orchestrator.db` |
 //! | | `SOLSTICE_AGENT_DIR` | `agent_dir` | beside the executable |
@@ -40,6 +41,9 @@ pub struct Cli {
     /// Where jobs run: `qemu` (one VM per job) or `local` (child processes, no isolation).
     #[arg(long, value_name = "qemu|local")]
     pub executor: Option<String>,
+    /// What a VM's guest reaches: `routed` (the WAN and nothing of this host) or `none`.
+    #[arg(long, value_name = "routed|none")]
+    pub guest_network: Option<String>,
 }
 
 /// The config file, as written.
@@ -49,6 +53,7 @@ struct File {
     labels: Option<Vec<String>>,
     capacity: Option<u32>,
     executor: Option<String>,
+    guest_network: Option<String>,
     state_dir: Option<PathBuf>,
     database_url: Option<String>,
     agent_dir: Option<PathBuf>,
@@ -63,6 +68,27 @@ pub enum ExecutorKind {
     Local,
 }
 
+/// What a qemu job's guest can reach (brief §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestNetwork {
+    /// The WAN, with DNS through a relay on the host side, and nothing of this host:
+    /// [`vm::Uplink::Routed`].
+    Routed,
+    /// Nothing: [`vm::Uplink::Blackhole`].
+    None,
+}
+
+impl GuestNetwork {
+    /// The executor's network mode for this choice; always a namespace per VM (the daemon runs
+    /// as root).
+    pub fn mode(self) -> vm::NetworkMode {
+        match self {
+            GuestNetwork::Routed => vm::NetworkMode::PerVm(vm::Uplink::Routed),
+            GuestNetwork::None => vm::NetworkMode::PerVm(vm::Uplink::Blackhole),
+        }
+    }
+}
+
 /// Everything the daemon runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -73,6 +99,7 @@ pub struct Settings {
     pub labels: Vec<String>,
     pub capacity: u32,
     pub executor: ExecutorKind,
+    pub guest_network: GuestNetwork,
     pub bus_key: BusKey,
     /// `SOLSTICE_AGENT_DIR`.
     pub agent_dir: Option<PathBuf>,
@@ -105,6 +132,14 @@ impl Settings {
             Some("local") => ExecutorKind::Local,
             Some(other) => return Err(config(format!("the executor must be qemu or local, not {other:?}"))),
         };
+        let guest_network =
+            match cli.guest_network.or_else(|| env("SOLSTICE_GUEST_NETWORK")).or(file.guest_network).as_deref() {
+                None | Some("routed") => GuestNetwork::Routed,
+                Some("none") => GuestNetwork::None,
+                Some(other) => {
+                    return Err(config(format!("the guest network must be routed or none, not {other:?}")));
+                }
+            };
         let state_dir =
             env("SOLSTICE_STATE_DIR").map(PathBuf::from).or(file.state_dir).unwrap_or_else(default_state_dir);
         let database_url = env("SOLSTICE_DATABASE_URL")
@@ -137,6 +172,7 @@ impl Settings {
             labels,
             capacity,
             executor,
+            guest_network,
             bus_key,
             agent_dir: env("SOLSTICE_AGENT_DIR").map(PathBuf::from).or(file.agent_dir),
             lease_ttl: Duration::from_secs(file.lease_ttl_secs.unwrap_or(30).max(1)),
@@ -178,4 +214,48 @@ fn default_state_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     home.join(".local/state/solstice")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    fn resolve(cli: Cli, extra: &[(&str, &str)]) -> Result<Settings, DaemonError> {
+        let mut vars = vec![("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"), ("SOLSTICE_BUS_KEY", KEY)];
+        vars.extend_from_slice(extra);
+        let cli = Cli { labels: Some(vec!["linux".into()]), ..cli };
+        Settings::resolve(cli, |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn guests_are_routed_unless_told_otherwise() {
+        let settings = resolve(Cli::default(), &[]).map_err(|e| e.to_string());
+        assert_eq!(settings.map(|s| s.guest_network.mode()), Ok(vm::NetworkMode::PerVm(vm::Uplink::Routed)));
+    }
+
+    #[test]
+    fn none_gives_a_blackhole_and_the_flag_beats_the_environment_and_the_file() {
+        let by_env = resolve(Cli::default(), &[("SOLSTICE_GUEST_NETWORK", "none")]).map(|s| s.guest_network.mode());
+        assert_eq!(by_env.map_err(|e| e.to_string()), Ok(vm::NetworkMode::PerVm(vm::Uplink::Blackhole)));
+
+        let dir = std::env::temp_dir().join(format!("solstice-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let file = dir.join("orchestrator.toml");
+        std::fs::write(&file, "guest_network = \"none\"\n").expect("a config file");
+        let by_file = resolve(Cli { config: Some(file.clone()), ..Cli::default() }, &[]).map(|s| s.guest_network);
+        let flag = Cli { config: Some(file), guest_network: Some("routed".into()), ..Cli::default() };
+        let by_flag = resolve(flag, &[("SOLSTICE_GUEST_NETWORK", "none")]).map(|s| s.guest_network);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(by_file.map_err(|e| e.to_string()), Ok(GuestNetwork::None));
+        assert_eq!(by_flag.map_err(|e| e.to_string()), Ok(GuestNetwork::Routed));
+    }
+
+    #[test]
+    fn an_unknown_guest_network_is_a_configuration_error() {
+        let error = resolve(Cli { guest_network: Some("bridged".into()), ..Cli::default() }, &[]).err();
+        assert_eq!(error.as_ref().map(DaemonError::exit_code), Some(2));
+        assert!(error.is_some_and(|e| e.to_string().contains("routed or none")), "an unknown value is refused");
+    }
 }
