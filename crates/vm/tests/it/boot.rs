@@ -1,27 +1,18 @@
 //! Boots that fail, and the accelerator probe.
 
-use std::path::Path;
 use std::time::Duration;
 
 use contract::{Event, JobResult};
 use tokio::time::Instant;
 use vm::{Accel, AccelChoice};
 
-use crate::{IMAGES, LABEL, Setup, collect, events, exited, finished, in_test_netns, request, start};
+use crate::{LABEL, Setup, collect, events, exited, finished, in_test_netns, request, start};
 
 /// `linux-test` with an initramfs that is not one: the kernel panics ("VFS: Unable to mount root
 /// fs"), `panic=-1` reboots, `-no-reboot` ends QEMU.
 fn add_panicking_image(setup: &mut Setup) -> &'static str {
     const PANIC: &str = "linux-panic";
-    let dir = setup.images.path().join(PANIC);
-    std::fs::create_dir(&dir).unwrap();
-    for kernel in ["vmlinux", "vmlinuz"] {
-        let real = Path::new(IMAGES).join(LABEL).join(kernel);
-        if real.is_file() {
-            std::os::unix::fs::symlink(real, dir.join(kernel)).unwrap();
-        }
-    }
-    std::fs::write(dir.join("initramfs.cpio.gz"), b"this is not a cpio archive").unwrap();
+    testkit::vm::add_panicking_image(&setup.images.path().join(PANIC));
     let mut image = setup.config.catalog.get(LABEL).unwrap().clone();
     image.label = PANIC.into();
     setup.config.catalog.insert(image);

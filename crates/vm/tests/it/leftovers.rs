@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use testkit::leftovers::processes_naming;
 use tokio::time::Instant;
 
 /// The job a leftover check is about.
@@ -49,23 +50,6 @@ fn vm_dirs(run_dir: &Path) -> Vec<String> {
     std::fs::read_dir(run_dir)
         .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default()
-}
-
-/// Processes whose command line mentions `dir` (QEMU and passt name their files there).
-fn processes_naming(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&needle) {
-            found.push(format!("{pid}: {cmdline}"));
-        }
-    }
-    found
 }
 
 fn is_the_jobs(text: &str, job: &JobKeys<'_>) -> bool {

@@ -24,7 +24,7 @@ mod leftovers;
 mod through_orchestrator;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use contract::{ControlMessage, Event, ForgeKind, JobRequest, JobResult, Origin, StepCommand, Template};
@@ -33,74 +33,28 @@ use tokio::time::Instant;
 use ulid::Ulid;
 use vm::{AccelChoice, Catalog, NetworkMode, QemuExecutor, QemuExecutorConfig, Uplink};
 
-const IMAGES: &str = "/var/lib/solstice/images";
-const LABEL: &str = "linux-test";
+use testkit::vm::{AgentDir, IMAGES, LABEL};
 /// Everything a test waits for, boot included.
 const TEST_DEADLINE: Duration = Duration::from_secs(150);
 
-/// Why a test cannot run here, or `None` when it can.
-fn unavailable() -> Option<String> {
-    let image = Path::new(IMAGES).join(LABEL);
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let why = if !image.join("initramfs.cpio.gz").is_file() {
-        format!("the test image {} is not built (images/build-test-image.sh)", image.display())
-    } else if !root {
-        "the VM tests need root for their network namespaces".to_owned()
-    } else {
-        return None;
-    };
-    if std::env::var_os("SOLSTICE_REQUIRE_VM").is_some() {
-        panic!("SOLSTICE_REQUIRE_VM is set but {why}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {why}; set SOLSTICE_REQUIRE_VM=1 to make this a failure !!!!!\n");
-    Some(why)
-}
-
-/// Runs `test` on a fresh thread inside a network namespace made for it, on a current-thread
-/// runtime so every child process is spawned from that thread.
+/// Runs `test` inside a network namespace made for it (`testkit::netns::run_in_fresh`), unless
+/// VM tests cannot run here (`testkit::vm::unavailable`).
 fn in_test_netns<F, Fut>(test: F)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    if unavailable().is_some() {
+    if testkit::vm::unavailable().is_some() {
         return;
     }
-    let thread = std::thread::spawn(move || {
-        // SAFETY: unshare affects only this thread (and what it spawns), which ends with the test.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            panic!("unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
-        }
-        let script = "link set lo up\n\
-                      tuntap add dev testtap0 mode tap\n\
-                      addr add 192.0.2.1/24 dev testtap0\n\
-                      link set testtap0 up\n\
-                      route add default via 192.0.2.254 dev testtap0 onlink\n";
-        let mut ip = std::process::Command::new("ip")
-            .args(["-batch", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("ip (iproute2) is installed");
-        std::io::Write::write_all(&mut ip.stdin.take().unwrap(), script.as_bytes()).unwrap();
-        assert!(ip.wait().unwrap().success(), "setting up the test's network namespace failed");
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(test());
-    });
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
+    testkit::netns::run_in_fresh(test);
 }
 
 /// A test's own state dir, images dir and agent dir.
 struct Setup {
     state: tempfile::TempDir,
     images: tempfile::TempDir,
-    _agents: Option<tempfile::TempDir>,
+    _agents: AgentDir,
     config: QemuExecutorConfig,
     started: SystemTime,
 }
@@ -108,9 +62,7 @@ struct Setup {
 impl Setup {
     fn new() -> Setup {
         let started = SystemTime::now();
-        let state = tempfile::tempdir().unwrap();
-        // passt drops to `nobody` and must reach its socket below here.
-        std::fs::set_permissions(state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+        let state = testkit::vm::state_dir();
         let images = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(Path::new(IMAGES).join(LABEL), images.path().join(LABEL)).unwrap();
         let mut config = QemuExecutorConfig::new(state.path().to_owned(), Catalog::builtin().unwrap());
@@ -118,20 +70,8 @@ impl Setup {
         config.accel = AccelChoice::Tcg;
         config.network = NetworkMode::PerVm(Uplink::Blackhole);
         config.job_time_grace = Duration::from_secs(30);
-        let agents = match std::env::var_os("SOLSTICE_AGENT_DIR") {
-            Some(dir) => {
-                config.agent_dir = Some(dir.into());
-                None
-            }
-            None => {
-                let agents = tempfile::tempdir().unwrap();
-                let dir = agents.path().join(orchestrator::HOST_TARGET);
-                std::fs::create_dir(&dir).unwrap();
-                std::os::unix::fs::symlink(built_agent(), dir.join("workflow-runner")).unwrap();
-                config.agent_dir = Some(agents.path().to_owned());
-                Some(agents)
-            }
-        };
+        let agents = AgentDir::locate(orchestrator::HOST_TARGET);
+        config.agent_dir = Some(agents.path.clone());
         Setup { state, images, _agents: agents, config, started }
     }
 
@@ -146,19 +86,6 @@ impl Setup {
         let job = leftovers::JobKeys { name: &name, public };
         leftovers::wait_until_gone(self.state.path(), &self.config.run_dir(), self.started, &job).await;
     }
-}
-
-/// `workflow-runner` in the target directory this test binary was built into.
-fn built_agent() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let agent = profile_dir.join("workflow-runner");
-    assert!(
-        agent.is_file(),
-        "no agent at {}: build it first with `cargo build -p workflow-runner` (or set SOLSTICE_AGENT_DIR)",
-        agent.display()
-    );
-    agent
 }
 
 fn request(label: &str, scripts: &[&str]) -> JobRequest {
