@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, value_name = "N")]
         capacity: Option<u32>,
     },
-    /// Fetches one job, if one waits, and exits.
+    /// Runs one job, if one waits, and exits with its result (0 success, 1 otherwise).
     OneJob,
     /// Prints a config file with every setting at its default.
     GenerateConfig,
@@ -114,18 +114,27 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::OneJob => match runtime.block_on(forgejo::daemon::one_job(&forgejo::settings::runner_file_path(&env)))
-        {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => {
-                eprintln!("forgejo-runner: no job is waiting for this runner");
-                ExitCode::SUCCESS
+        Command::OneJob => {
+            let settings = match Settings::resolve(Flags::default(), env) {
+                Ok(settings) => settings,
+                Err(error) => return fail(&anyhow::Error::new(error), 2),
+            };
+            match runtime.block_on(forgejo::daemon::one_job(&settings)) {
+                Ok(Some(forgejo::report::TaskResult::Success)) => ExitCode::SUCCESS,
+                Ok(Some(result)) => {
+                    eprintln!("forgejo-runner: the job ended {result:?}");
+                    ExitCode::from(1)
+                }
+                Ok(None) => {
+                    eprintln!("forgejo-runner: no job is waiting for this runner");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    let code = error.exit_code();
+                    fail(&anyhow::Error::new(error), code)
+                }
             }
-            Err(error) => {
-                let code = error.exit_code();
-                fail(&anyhow::Error::new(error), code)
-            }
-        },
+        }
         Command::GenerateConfig => ExitCode::SUCCESS,
     }
 }

@@ -1,17 +1,21 @@
-//! `forgejo-runner daemon` and `one-job`: load the registration, Declare, then fetch tasks while
-//! there is room.
+//! `forgejo-runner daemon` and `one-job`: load the registration, Declare, open the store and
+//! the bus, resume the tasks an earlier run left, then fetch tasks while there is room and run
+//! each through [`jobs::Jobs`]: a JobRequest on the bus, its events reported to Forgejo.
 //!
-//! NOT YET WIRED: a fetched task is not run. Handing it to the bus as a JobRequest and reporting
-//! its events is the next step of the Forgejo issue; until then [`refuse_task`] fails each task in
-//! Forgejo with a log row that says so, rather than leaving it to the zombie timeout.
+//! Environment beyond [`Settings`]: `SOLSTICE_BUS_KEY` (required, shared with the
+//! orchestrators: it seals the secrets) and `SOLSTICE_DATABASE_URL` (default
+//! `sqlite://<state dir>/forgejo-runner.sqlite`, the state dir being the `.runner` file's).
+
+mod jobs;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bus::Bus;
-use time::OffsetDateTime;
+use contract::BusKey;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
 
 use crate::client::{Client, ClientError};
 use crate::connect::{Code, ConnectError};
@@ -19,10 +23,11 @@ use crate::fetch::{Assignment, FetchError, Room, TaskSource, fetch_loop};
 use crate::labels::LabelError;
 use crate::poller::Poller;
 use crate::registration::{RunnerFile, RunnerFileError};
-use crate::report::{Row, StepView, TaskResult, TaskSink, TaskStateView};
+use crate::report::{ReportConfig, TaskResult};
 use crate::room::{STALE_AFTER, track_free_slots};
 use crate::settings::{Settings, SettingsError};
-use crate::task::TaskInput;
+use crate::task::{TaskInput, TranslateSettings};
+use jobs::Jobs;
 
 /// Every way the daemon fails; [`DaemonError::exit_code`] maps them to brief §3.7.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +52,12 @@ pub enum DaemonError {
     FetchOnce(#[source] ConnectError),
     #[error("follow the orchestrators' free slots: the broker went away for good")]
     BusLost,
+    #[error("configure the runner: SOLSTICE_BUS_KEY is not set (standard base64 of 32 bytes)")]
+    NoBusKey,
+    #[error("configure the runner: SOLSTICE_BUS_KEY")]
+    BusKey(#[source] contract::KeyError),
+    #[error("open the runner's state store")]
+    Store(#[source] store::StoreError),
 }
 
 impl DaemonError {
@@ -57,12 +68,19 @@ impl DaemonError {
             | DaemonError::RunnerFile(_)
             | DaemonError::Ephemeral
             | DaemonError::Labels(_)
-            | DaemonError::Client(_) => 2,
+            | DaemonError::Client(_)
+            | DaemonError::NoBusKey
+            | DaemonError::BusKey(_) => 2,
+            DaemonError::Store(error) if !error.is_unavailable() => 2,
             DaemonError::Declare(error) if error.code() == Code::Unauthenticated => 4,
             DaemonError::Fetch(FetchError::Unauthenticated(_)) => 4,
             DaemonError::Bus(error) if !error.is_unavailable() => 2,
             DaemonError::FetchOnce(error) if error.code() == Code::Unauthenticated => 4,
-            DaemonError::Declare(_) | DaemonError::Bus(_) | DaemonError::FetchOnce(_) | DaemonError::BusLost => 3,
+            DaemonError::Declare(_)
+            | DaemonError::Bus(_)
+            | DaemonError::FetchOnce(_)
+            | DaemonError::BusLost
+            | DaemonError::Store(_) => 3,
         }
     }
 }
@@ -101,19 +119,111 @@ pub async fn connect(
     Ok(Connected { registration, poller: Poller { client, labels: names } })
 }
 
-/// The daemon: declares, then fetches tasks while the runner has capacity and an orchestrator
-/// advertises a free slot for its labels, until `shutdown`; then stops fetching and waits (up to
-/// the shutdown timeout) for running jobs.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
-    let connected = connect(&settings.runner_file, settings.labels.as_deref(), settings.fetch.fetch_timeout).await?;
-    if connected.registration.ephemeral {
+/// What a task needs to become a JobRequest.
+struct Translation {
+    runner_id: String,
+    instance_url: String,
+    catalog_labels: Vec<String>,
+    bus_key: BusKey,
+}
+
+impl Translation {
+    fn settings(&self) -> TranslateSettings<'_> {
+        TranslateSettings {
+            runner_id: self.runner_id.clone(),
+            instance_url: self.instance_url.clone(),
+            catalog_labels: self.catalog_labels.clone(),
+            generic_labels: Vec::new(),
+            bus_key: &self.bus_key,
+        }
+    }
+}
+
+fn bus_key() -> Result<BusKey, DaemonError> {
+    let text = std::env::var("SOLSTICE_BUS_KEY").ok().filter(|text| !text.trim().is_empty());
+    BusKey::from_base64(&text.ok_or(DaemonError::NoBusKey)?).map_err(DaemonError::BusKey)
+}
+
+/// `SOLSTICE_DATABASE_URL`, else a SQLite file next to the `.runner` file.
+async fn open_store(runner_file: &std::path::Path) -> Result<Arc<dyn store::Store>, DaemonError> {
+    let url = match std::env::var("SOLSTICE_DATABASE_URL").ok().filter(|url| !url.trim().is_empty()) {
+        Some(url) => url.trim().to_owned(),
+        None => {
+            let dir =
+                runner_file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            format!("sqlite://{}", dir.join("forgejo-runner.sqlite").display())
+        }
+    };
+    store::connect(&url).await.map_err(DaemonError::Store)
+}
+
+/// Everything a running runner holds: the registration, the bus, the running tasks.
+struct Running {
+    connected: Connected,
+    bus: bus::AmqpBus,
+    jobs: Arc<Jobs<bus::AmqpBus>>,
+    translation: Arc<Translation>,
+    /// Resolves when the event consumer failed for good.
+    events_lost: tokio::sync::oneshot::Receiver<()>,
+}
+
+async fn start(
+    runner_file: &std::path::Path,
+    labels: Option<&[String]>,
+    fetch_timeout: Duration,
+    amqp: &bus::AmqpSettings,
+    daemon: bool,
+) -> Result<Running, DaemonError> {
+    let bus_key = bus_key()?;
+    let connected = connect(runner_file, labels, fetch_timeout).await?;
+    if daemon && connected.registration.ephemeral {
         return Err(DaemonError::Ephemeral);
     }
-    let amqp = bus::AmqpSettings {
-        connection_name: format!("forgejo-runner {}", connected.registration.uuid),
-        ..settings.amqp.clone()
-    };
+    let store = open_store(runner_file).await?;
+    let runner_id = connected.registration.uuid.clone();
+    let amqp = bus::AmqpSettings { connection_name: format!("forgejo-runner {runner_id}"), ..amqp.clone() };
     let bus = bus::AmqpBus::connect(amqp).await.map_err(DaemonError::Bus)?;
+    let consumer = bus.consume_events(&runner_id).await.map_err(DaemonError::Bus)?;
+    let sink = Arc::new(connected.poller.client.clone());
+    let ephemeral = connected.registration.ephemeral;
+    let jobs = Arc::new(Jobs::new(bus.clone(), store, sink, runner_id.clone(), ReportConfig::default(), ephemeral));
+    let (lost_tx, events_lost) = tokio::sync::oneshot::channel();
+    let consuming = jobs.clone();
+    tokio::spawn(async move {
+        let error = consuming.consume_events(consumer).await;
+        tracing::error!(error = %crate::error_chain(&error), "consuming the job events failed");
+        let _ = lost_tx.send(());
+    });
+    let translation = Arc::new(Translation {
+        runner_id,
+        instance_url: connected.registration.address.clone(),
+        catalog_labels: connected.poller.labels.clone(),
+        bus_key,
+    });
+    Ok(Running { connected, bus, jobs, translation, events_lost })
+}
+
+/// The daemon: declares, then fetches tasks while the runner has capacity and an orchestrator
+/// advertises a free slot for its labels, until `shutdown`; then stops fetching and waits (up to
+/// the shutdown timeout) for running jobs, cancels those still running on the bus and reports
+/// their ends.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let running =
+        start(&settings.runner_file, settings.labels.as_deref(), settings.fetch.fetch_timeout, &settings.amqp, true)
+            .await?;
+    let Running { connected, bus, jobs, translation, events_lost } = running;
+    let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
+    let mut tasks = JoinSet::new();
+    let saved = jobs.saved().await.map_err(DaemonError::Store)?;
+    for (task_id, job_id, ledger) in saved {
+        // A resumed task takes a share of the capacity when there is one; it runs either way.
+        let permit = capacity.clone().try_acquire_owned().ok();
+        let jobs = jobs.clone();
+        tasks.spawn(async move {
+            jobs.resume(task_id, job_id, ledger).await;
+            drop(permit);
+        });
+    }
     let slots = bus.subscribe_slots().await.map_err(DaemonError::Bus)?;
     let (free_tx, free_rx) = watch::channel(0u32);
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
@@ -122,35 +232,37 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         track_free_slots(slots, labels, free_tx, STALE_AFTER).await;
         let _ = lost_tx.send(());
     });
-    // Without slot adverts the runner could never fetch again: the daemon ends (exit 3) rather
-    // than sit there looking online.
+    // Without slot adverts or events the runner could never run a job again: the daemon ends
+    // (exit 3) rather than sit there looking online.
     let bus_lost = std::sync::atomic::AtomicBool::new(false);
     let stop = async {
         tokio::select! {
             () = shutdown => {}
             Ok(()) = lost_rx => bus_lost.store(true, std::sync::atomic::Ordering::SeqCst),
+            Ok(()) = events_lost => bus_lost.store(true, std::sync::atomic::Ordering::SeqCst),
         }
     };
-    let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
     let room = Room { capacity: capacity.clone(), free_slots: free_rx };
     let (tasks_tx, mut tasks_rx) = mpsc::channel::<Assignment<TaskInput>>(1);
-    let client = connected.poller.client.clone();
-    let jobs = tokio::spawn(async move {
+    let dispatch_jobs = jobs.clone();
+    let dispatcher = tokio::spawn(async move {
         while let Some(assignment) = tasks_rx.recv().await {
-            let client = client.clone();
-            tokio::spawn(async move {
-                refuse_task(&client, &assignment.task).await;
+            let jobs = dispatch_jobs.clone();
+            let translation = translation.clone();
+            tasks.spawn(async move {
+                jobs.run_task(assignment.task, &translation.settings()).await;
                 drop(assignment.permit);
             });
         }
+        tasks
     });
     let result = fetch_loop(&connected.poller, &settings.fetch, room, tasks_tx, stop).await;
     watcher.abort();
-    let _ = jobs.await;
-    // Every permit back means every job is done.
-    if tokio::time::timeout(settings.shutdown_timeout, capacity.acquire_many(settings.capacity)).await.is_err() {
-        tracing::warn!("running jobs did not finish within the shutdown timeout; leaving them");
-    }
+    let mut tasks = match dispatcher.await {
+        Ok(tasks) => tasks,
+        Err(_) => JoinSet::new(),
+    };
+    drain(&jobs, &mut tasks, settings.shutdown_timeout).await;
     result?;
     if bus_lost.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(DaemonError::BusLost);
@@ -158,10 +270,37 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     Ok(())
 }
 
-/// `one-job`: one FetchTask; a task found is handed to the (not yet wired) job runner. Returns
-/// whether there was a task.
-pub async fn one_job(runner_file: &std::path::Path) -> Result<bool, DaemonError> {
-    let connected = connect(runner_file, None, crate::client::FETCH_TIMEOUT).await?;
+/// Waits up to `grace` for the running jobs; then cancels the rest on the bus and waits for
+/// their ends to be reported, as long as the reports' own cancel grace allows; what is still
+/// running then is left saved for the next start.
+async fn drain(jobs: &Jobs<bus::AmqpBus>, tasks: &mut JoinSet<()>, grace: Duration) {
+    if !tasks.is_empty() {
+        tracing::info!(jobs = jobs.running().len(), "waiting for the running jobs");
+    }
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_done).await.is_ok() {
+        return;
+    }
+    tracing::warn!("running jobs did not finish within the shutdown timeout; cancelling them");
+    jobs.cancel_all("the runner is shutting down").await;
+    let cancel_grace = ReportConfig::default().cancel_grace + Duration::from_secs(10);
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(cancel_grace, all_done).await.is_err() {
+        tracing::warn!("cancelled jobs did not end; leaving their reports for the next start");
+        jobs.detach_all();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
+    }
+}
+
+/// `one-job`: runs a task an earlier run left, else one FetchTask; a task found runs to its end.
+/// Returns the task's result, or `None` when there was no task.
+pub async fn one_job(settings: &Settings) -> Result<Option<TaskResult>, DaemonError> {
+    let running = start(&settings.runner_file, None, crate::client::FETCH_TIMEOUT, &settings.amqp, false).await?;
+    let Running { connected, jobs, translation, .. } = running;
+    if let Some((task_id, job_id, ledger)) = jobs.saved().await.map_err(DaemonError::Store)?.into_iter().next() {
+        return Ok(Some(jobs.resume(task_id, job_id, ledger).await.unwrap_or(TaskResult::Failure)));
+    }
     let key = uuid::Uuid::new_v4().to_string();
     // The same key on every try: a task assigned during a call whose answer was lost comes back.
     let mut tries = 0;
@@ -177,34 +316,7 @@ pub async fn one_job(runner_file: &std::path::Path) -> Result<bool, DaemonError>
         }
     };
     match fetched.task {
-        Some(task) => {
-            refuse_task(&connected.poller.client, &task).await;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
-/// NOT YET WIRED: fails the task in Forgejo with one row saying why, instead of running it.
-async fn refuse_task(sink: &dyn TaskSink, task: &TaskInput) {
-    let now = OffsetDateTime::now_utc();
-    tracing::error!(task = task.id, "fetched a task, but running Forgejo tasks is not wired up yet; failing it");
-    let row = Row {
-        time: now,
-        content: "solstice forgejo-runner: running Forgejo tasks is not wired up in this version; the task fails"
-            .to_owned(),
-    };
-    if let Err(error) = sink.update_log(task.id, 0, &[row], true).await {
-        tracing::warn!(task = task.id, %error, "could not write the task's log");
-    }
-    let state = TaskStateView {
-        id: task.id,
-        result: TaskResult::Failure,
-        started_at: Some(now),
-        stopped_at: Some(now),
-        steps: Vec::<StepView>::new(),
-    };
-    if let Err(error) = sink.update_task(&state, &Default::default()).await {
-        tracing::warn!(task = task.id, %error, "could not fail the task");
+        Some(task) => Ok(Some(jobs.run_task(task, &translation.settings()).await.unwrap_or(TaskResult::Failure))),
+        None => Ok(None),
     }
 }
