@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// Where jobs run: `qemu` (one VM per job) or `local` (child processes, no isolation).
     #[arg(long, env = "SOLSTICE_EXECUTOR", value_enum, default_value_t = ExecutorKind::Qemu)]
     pub executor: ExecutorKind,
+    /// What a VM's guest reaches: `routed` (the WAN, with DNS, and nothing of this host) or
+    /// `none` (no network at all). Without root the VMs share this host's network either way.
+    #[arg(long, env = "SOLSTICE_GUEST_NETWORK", value_enum, default_value_t = GuestNetwork::Routed)]
+    pub guest_network: GuestNetwork,
     /// Run only this job; the jobs it needs are taken as successful with no outputs.
     #[arg(long = "job", value_name = "ID")]
     pub job: Option<String>,
@@ -58,10 +62,39 @@ pub enum ExecutorKind {
     Local,
 }
 
+/// What a qemu job's guest can reach (brief §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuestNetwork {
+    Routed,
+    None,
+}
+
 /// `K=V`, split at the first `=`; the key must not be empty.
 fn key_value(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> Option<RunArgs> {
+        let argv = ["solstice", "run"].iter().chain(args).chain(&["ci.yml"]);
+        match Cli::try_parse_from(argv).ok()?.command {
+            Command::Run(run) => Some(run),
+        }
+    }
+
+    #[test]
+    fn guests_are_routed_unless_told_otherwise() {
+        // The environment variable would override the default; this test's process has none.
+        if std::env::var_os("SOLSTICE_GUEST_NETWORK").is_none() {
+            assert_eq!(run_args(&[]).map(|r| r.guest_network), Some(GuestNetwork::Routed));
+        }
+        assert_eq!(run_args(&["--guest-network", "none"]).map(|r| r.guest_network), Some(GuestNetwork::None));
+        assert!(run_args(&["--guest-network", "bridged"]).is_none(), "an unknown value is refused");
     }
 }

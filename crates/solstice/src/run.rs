@@ -206,7 +206,9 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RunError> {
         exclude: repo.ignored.clone(),
     });
     match args.executor {
-        ExecutorKind::Qemu => run_on(vm_host::qemu_executor(&labels)?, config, &plan, &selected).await,
+        ExecutorKind::Qemu => {
+            run_on(vm_host::qemu_executor(&labels, args.guest_network)?, config, &plan, &selected).await
+        }
         ExecutorKind::Local => {
             tracing::warn!("the local executor runs every step directly on this machine as you: no isolation at all");
             let agent = locate_agent(std::env::var_os("SOLSTICE_AGENT_DIR").as_deref().map(Path::new))?;

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::GuestNetwork;
 use orchestrator::{AGENT_NAME, AgentNotFound, HOST_TARGET, locate_agent};
 use vm::{
     ACCEL_ENV, AccelChoice, BUILTIN_CATALOG, BadAccel, Catalog, CatalogError, Image, NetworkMode, QemuExecutor,
@@ -40,6 +41,10 @@ pub enum VmHostError {
         "the qemu executor needs {programs}, which are not installed (Debian: apt-get install {HOST_PACKAGES}, or run scripts/setup.sh)"
     )]
     ToolsMissing { programs: String },
+    #[error(
+        "routed guests need {program}, which is not installed (Debian: apt-get install nftables); or pass --guest-network none"
+    )]
+    NftMissing { program: PathBuf },
     #[error("set up the qemu executor")]
     Setup(#[source] SetupError),
 }
@@ -55,13 +60,14 @@ impl VmHostError {
             VmHostError::ImageMissing { .. }
             | VmHostError::Agent { .. }
             | VmHostError::ToolsMissing { .. }
+            | VmHostError::NftMissing { .. }
             | VmHostError::Setup(_) => crate::run::exit::DEPENDENCY_MISSING,
         }
     }
 }
 
 /// The qemu executor for jobs routed to `labels`, or why it cannot run them here.
-pub(crate) fn qemu_executor(labels: &[String]) -> Result<QemuExecutor, VmHostError> {
+pub(crate) fn qemu_executor(labels: &[String], guest: GuestNetwork) -> Result<QemuExecutor, VmHostError> {
     let accel = AccelChoice::from_env().map_err(VmHostError::Accel)?;
     let state_dir = state_dir().ok_or(VmHostError::NoStateDir)?;
     let catalog_text = match std::env::var_os(IMAGES_ENV) {
@@ -74,7 +80,10 @@ pub(crate) fn qemu_executor(labels: &[String]) -> Result<QemuExecutor, VmHostErr
     let mut config = QemuExecutorConfig::new(state_dir, catalog);
     config.accel = accel;
     config.agent_dir = agent_dir;
-    config.network = network_mode();
+    config.network = network_mode(guest, is_root());
+    if !is_root() {
+        warn_shared();
+    }
 
     for label in labels {
         let Some(image) = config.catalog.get(label) else {
@@ -98,6 +107,9 @@ pub(crate) fn qemu_executor(labels: &[String]) -> Result<QemuExecutor, VmHostErr
     if !missing.is_empty() {
         return Err(VmHostError::ToolsMissing { programs: missing.join(", ") });
     }
+    if config.network == NetworkMode::PerVm(Uplink::Routed) && !config.tools.nft.is_file() {
+        return Err(VmHostError::NftMissing { program: config.tools.nft.clone() });
+    }
     QemuExecutor::new(config).map_err(VmHostError::Setup)
 }
 
@@ -117,20 +129,23 @@ pub(crate) fn state_dir() -> Option<PathBuf> {
     }
 }
 
-/// A network namespace per VM needs root (CAP_SYS_ADMIN). Without it the VMs share this host's
-/// network, which the user must know: a guest then reaches what this host reaches.
-fn network_mode() -> NetworkMode {
-    if is_root() {
-        // The only uplink so far: the guest reaches nothing but passt. Steps have no network.
-        NetworkMode::PerVm(Uplink::Blackhole)
-    } else {
-        tracing::warn!(
-            "not running as root, so the VMs share this host's network: a guest can reach what this host reaches, \
-             its private networks included (not its loopback), and its SSH forward is a port on 127.0.0.1; \
-             run as root for a network namespace per VM"
-        );
-        NetworkMode::Shared
+/// A network namespace per VM needs root (CAP_SYS_ADMIN); in it the guest gets what `guest`
+/// asks for. Without root the VMs share this host's network whatever was asked, which the user
+/// must know (see [`warn_shared`]).
+fn network_mode(guest: GuestNetwork, root: bool) -> NetworkMode {
+    match (root, guest) {
+        (true, GuestNetwork::Routed) => NetworkMode::PerVm(Uplink::Routed),
+        (true, GuestNetwork::None) => NetworkMode::PerVm(Uplink::Blackhole),
+        (false, _) => NetworkMode::Shared,
     }
+}
+
+fn warn_shared() {
+    tracing::warn!(
+        "not running as root, so the VMs share this host's network: a guest can reach what this host reaches, \
+         its private networks included (not its loopback), and its SSH forward is a port on 127.0.0.1; \
+         run as root for a network namespace per VM"
+    );
 }
 
 fn is_root() -> bool {
@@ -175,5 +190,17 @@ fn find_agent(target: &str, agent_dir: Option<&Path>) -> Result<PathBuf, AgentNo
     match candidate {
         Some(path) if path.is_file() => Ok(path),
         other => Err(AgentNotFound { tried: other.into_iter().collect() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_gets_a_namespace_per_vm_routed_or_blackholed_as_asked() {
+        assert_eq!(network_mode(GuestNetwork::Routed, true), NetworkMode::PerVm(Uplink::Routed));
+        assert_eq!(network_mode(GuestNetwork::None, true), NetworkMode::PerVm(Uplink::Blackhole));
+        assert_eq!(network_mode(GuestNetwork::Routed, false), NetworkMode::Shared);
     }
 }

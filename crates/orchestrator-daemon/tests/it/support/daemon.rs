@@ -34,6 +34,7 @@ pub fn settings(amqp_url: &str, database_url: &str, state_dir: &Path, agent_dir:
         labels: vec![LABEL.to_owned()],
         capacity: 2,
         executor: ExecutorKind::Local,
+        guest_network: orchestrator_daemon::GuestNetwork::None,
         bus_key: key(),
         agent_dir: Some(agent_dir.to_owned()),
         // Long enough that a slow heartbeat on a loaded machine never costs the lease (the
