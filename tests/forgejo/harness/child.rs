@@ -1,0 +1,87 @@
+//! A binary of the workspace running as a child of the test, its stderr (its log) in a file;
+//! killed by its pid when dropped.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+pub struct Child {
+    process: std::process::Child,
+    log: PathBuf,
+    _logs: tempfile::TempDir,
+}
+
+impl Child {
+    /// Starts `command` with none of the test's own `SOLSTICE_*` variables beyond those it set.
+    pub fn start(mut command: Command, name: &str) -> Child {
+        let logs = tempfile::tempdir().expect("make a log dir");
+        let log = logs.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("make the log file");
+        let process = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {name}: {error}"));
+        Child { process, log, _logs: logs }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `signal` to it by its pid.
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.process.id()).expect("a pid fits an i32");
+        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal child {pid}");
+    }
+
+    /// SIGKILL, and reaps it.
+    pub fn kill_9(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.process.wait();
+    }
+
+    /// Whether it exited, and how.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.process.try_wait().ok().flatten()
+    }
+
+    /// Waits for it to exit by itself, failing after `within` with its log.
+    pub async fn exit_within(&mut self, within: Duration) -> ExitStatus {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "still running after {within:?}:\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if matches!(self.process.try_wait(), Ok(None)) {
+            // A stopped process dies of SIGKILL too; SIGCONT is not needed.
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+}
+
+/// `command` without the test's own `SOLSTICE_*` variables.
+pub fn clean(mut command: Command) -> Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SOLSTICE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
