@@ -38,7 +38,7 @@ fn configuration_errors_exit_2() {
 #[test]
 fn an_unreachable_database_exits_3() {
     let state = tempfile::tempdir().unwrap();
-    let vhost = crate::support::vhost::TestVhost::create();
+    let vhost = testkit::rabbitmq::TestVhost::create();
     let url = vhost.url();
     let env = [
         ("SOLSTICE_AMQP_URL", url.as_str()),

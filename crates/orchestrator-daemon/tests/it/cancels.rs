@@ -5,13 +5,13 @@ use contract::{CancelRequest, JobResult};
 
 use crate::jobs::publish;
 use crate::support::daemon::{Dirs, InProcess, settings};
-use crate::support::db::TestDb;
 use crate::support::runner::{self, Events, check_sequence, request};
-use crate::support::vhost::TestVhost;
+use testkit::postgres::TestDatabase;
+use testkit::rabbitmq::TestVhost;
 
 #[tokio::test]
 async fn a_queued_job_cancelled_never_starts_and_a_running_one_ends_cancelled() {
-    let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
+    let (vhost, db, dirs) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
     let mut config = settings(&vhost.url(), &db.url, dirs.state.path(), dirs.agents.path());

@@ -6,13 +6,13 @@ use bus::{Bus, Consumer};
 use contract::JobResult;
 
 use crate::support::daemon::{Dirs, InProcess, settings};
-use crate::support::db::TestDb;
 use crate::support::runner::{self, Events, check_sequence, request};
-use crate::support::vhost::TestVhost;
+use testkit::postgres::TestDatabase;
+use testkit::rabbitmq::TestVhost;
 
 #[tokio::test]
 async fn a_published_job_arrives_as_sequenced_events_and_is_recorded() {
-    let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
+    let (vhost, db, dirs) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
     let mut slots = bus.subscribe_slots().await.unwrap();
@@ -36,7 +36,7 @@ async fn a_published_job_arrives_as_sequenced_events_and_is_recorded() {
 
 #[tokio::test]
 async fn two_orchestrators_on_one_label_run_each_job_exactly_once() {
-    let (vhost, db) = (TestVhost::create(), TestDb::create().await);
+    let (vhost, db) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await);
     let (one, two) = (Dirs::new(), Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
@@ -73,7 +73,7 @@ async fn two_orchestrators_on_one_label_run_each_job_exactly_once() {
 
 #[tokio::test]
 async fn a_poison_request_is_dead_lettered_and_the_next_job_runs() {
-    let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
+    let (vhost, db, dirs) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
     let daemon = InProcess::start(settings(&vhost.url(), &db.url, dirs.state.path(), dirs.agents.path()));

@@ -9,11 +9,11 @@ use sqlx::Row;
 
 use crate::jobs::publish;
 use crate::support::daemon::{Dirs, Spawned, binary, key};
-use crate::support::db::TestDb;
-use crate::support::host::processes_naming;
-use crate::support::proxy::Proxy;
 use crate::support::runner::{self, Events, request};
-use crate::support::vhost::TestVhost;
+use testkit::leftovers::processes_naming;
+use testkit::postgres::TestDatabase;
+use testkit::proxy::Proxy;
+use testkit::rabbitmq::TestVhost;
 
 /// Short, so the test is; the daemon gives up after half of it.
 const LEASE_TTL: Duration = Duration::from_secs(6);
@@ -37,10 +37,10 @@ fn orchestrator(vhost: &TestVhost, database_url: &str, dirs: &Dirs) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_that_cannot_renew_its_lease_stops_its_jobs_and_exits_3_before_the_lease_expires() {
-    let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
+    let (vhost, db, dirs) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
-    let proxy = Proxy::start(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), TestDb::server_addr());
+    let proxy = Proxy::serve(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), TestDatabase::server_addr());
     let mut daemon = Spawned::start(orchestrator(&vhost, &db.url_via(proxy.addr), &dirs));
     let job = request("wait");
     publish(&bus, &job).await;
@@ -79,7 +79,7 @@ async fn a_daemon_that_cannot_renew_its_lease_stops_its_jobs_and_exits_3_before_
 }
 
 /// When the lease of the daemon whose state dir is `state` expires, as the database says.
-pub async fn lease_expiry(db: &TestDb, state: &std::path::Path) -> time::OffsetDateTime {
+pub async fn lease_expiry(db: &TestDatabase, state: &std::path::Path) -> time::OffsetDateTime {
     let id = orchestrator_daemon::orchestrator_id(state).unwrap();
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let row = sqlx::query("SELECT expires_at FROM leases WHERE orchestrator_id = $1")

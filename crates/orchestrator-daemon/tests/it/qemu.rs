@@ -11,16 +11,18 @@ mod restart;
 
 use contract::{Event, JobEvent, Section};
 
-use crate::support::db::TestDb;
-use crate::support::qemu::{VmHost, unavailable};
-use crate::support::vhost::TestVhost;
+use testkit::postgres::TestDatabase;
+use testkit::vm::unavailable;
+
+use crate::support::qemu::VmHost;
+use testkit::rabbitmq::TestVhost;
 
 /// A vhost, a database and a host for the daemon, or `None` when VM tests cannot run here.
-async fn setup(extra_ip: &str) -> Option<(TestVhost, TestDb, VmHost)> {
+async fn setup(extra_ip: &str) -> Option<(TestVhost, TestDatabase, VmHost)> {
     if unavailable().is_some() {
         return None;
     }
-    let (vhost, db) = (TestVhost::create(), TestDb::create().await);
+    let (vhost, db) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await);
     let host = VmHost::new(&vhost, &db, extra_ip);
     Some((vhost, db, host))
 }

@@ -7,11 +7,11 @@ use contract::{Event, JobResult};
 
 use crate::jobs::publish;
 use crate::support::daemon::{Dirs, InProcess, key, settings};
-use crate::support::db::TestDb;
 use crate::support::runner::{self, Events, request};
-use crate::support::vhost::TestVhost;
+use testkit::postgres::TestDatabase;
+use testkit::rabbitmq::TestVhost;
 
-fn spawn_binary(vhost: &TestVhost, db: &TestDb, dirs: &Dirs) -> Child {
+fn spawn_binary(vhost: &TestVhost, db: &TestDatabase, dirs: &Dirs) -> Child {
     let key = key().to_base64();
     Command::new(env!("CARGO_BIN_EXE_orchestrator"))
         .env("SOLSTICE_AMQP_URL", vhost.url())
@@ -37,7 +37,7 @@ fn kill_9(child: &mut Child) {
 
 #[tokio::test]
 async fn an_orchestrator_killed_mid_job_fails_the_attempt_when_it_restarts() {
-    let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
+    let (vhost, db, dirs) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
     let mut first = spawn_binary(&vhost, &db, &dirs);
@@ -68,7 +68,7 @@ async fn an_orchestrator_killed_mid_job_fails_the_attempt_when_it_restarts() {
 
 #[tokio::test]
 async fn a_peer_whose_lease_expired_has_its_started_attempt_failed() {
-    let (vhost, db, dirs) = (TestVhost::create(), TestDb::create().await, Dirs::new());
+    let (vhost, db, dirs) = (TestVhost::create(), TestDatabase::create("solstice_orch_it").await, Dirs::new());
     let bus = runner::bus(&vhost.url()).await;
     let mut events = Events::open(&bus).await;
     // A peer that started a job and then vanished: its lease ran out an hour ago.

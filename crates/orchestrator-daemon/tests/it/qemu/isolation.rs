@@ -11,9 +11,9 @@ use tokio::io::AsyncWriteExt;
 use super::{setup, step_lines};
 use crate::jobs::publish;
 use crate::support::host::wait_until_clean;
-use crate::support::netns::TAP_ADDRESS;
 use crate::support::qemu::{LABEL, VM_DEADLINE, request};
 use crate::support::runner::{self, Events};
+use testkit::netns::TAP_ADDRESS;
 
 /// Addresses the test gives its namespace, beside the tap's and loopback.
 const MORE_ADDRESSES: [&str; 3] = ["198.51.100.1", "10.99.0.1", "169.254.169.254"];

@@ -10,7 +10,9 @@ use tokio::time::Instant;
 use super::{setup, step_lines};
 use crate::jobs::publish;
 use crate::lease::lease_expiry;
-use crate::support::host::{processes_naming, state_files, wait_until_clean};
+use testkit::leftovers::processes_naming;
+
+use crate::support::host::{state_files, wait_until_clean};
 use crate::support::qemu::{LABEL, VM_DEADLINE, request};
 use crate::support::runner::{self, Events};
 

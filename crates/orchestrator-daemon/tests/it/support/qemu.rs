@@ -10,21 +10,21 @@
 //! above this test binary.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use contract::{ForgeKind, JobRequest, Origin, StepCommand, Template};
+use testkit::vm::AgentDir;
 use ulid::Ulid;
 
 use super::daemon::{Spawned, binary, key};
-use super::db::TestDb;
-use super::netns::TestNetns;
-use super::proxy::Proxy;
 use super::runner::RUNNER;
-use super::vhost::TestVhost;
+use testkit::netns::TestNetns;
+use testkit::postgres::TestDatabase;
+use testkit::proxy::Proxy;
+use testkit::rabbitmq::TestVhost;
 
-pub const IMAGES: &str = "/var/lib/solstice/images";
-pub const LABEL: &str = "linux-test";
+pub use testkit::vm::LABEL;
 /// `linux-test`'s kernel with an initramfs that is not one: it panics at once, every boot.
 pub const PANIC_LABEL: &str = "linux-panic";
 /// Little, as the image needs little: measured here, 64 MB never reached SSH and 96 MB ran a
@@ -32,26 +32,6 @@ pub const PANIC_LABEL: &str = "linux-panic";
 const GUEST_MEMORY_MB: i64 = 128;
 /// How long anything a VM test waits for may take, boots under TCG on a loaded host included.
 pub const VM_DEADLINE: Duration = Duration::from_secs(240);
-const RABBITMQ: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5672);
-
-/// Why VM tests cannot run here, or `None` when they can.
-pub fn unavailable() -> Option<String> {
-    let image = Path::new(IMAGES).join(LABEL);
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let why = if !image.join("initramfs.cpio.gz").is_file() {
-        format!("the test image {} is not built (images/build-test-image.sh)", image.display())
-    } else if !root {
-        "the VM tests need root for their network namespaces".to_owned()
-    } else {
-        return None;
-    };
-    if std::env::var_os("SOLSTICE_REQUIRE_VM").is_some() {
-        panic!("SOLSTICE_REQUIRE_VM is set but {why}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {why}; set SOLSTICE_REQUIRE_VM=1 to make this a failure !!!!!\n");
-    Some(why)
-}
 
 /// One test's host for the daemon: its namespace, the proxies to the broker and the database
 /// inside it, a state dir holding the images, an agent dir and a catalog.
@@ -60,7 +40,7 @@ pub struct VmHost {
     pub state: tempfile::TempDir,
     amqp_url: String,
     database_url: String,
-    agent_dir: PathBuf,
+    agent_dir: AgentDir,
     catalog: PathBuf,
     files: tempfile::TempDir,
     _amqp: Proxy,
@@ -69,35 +49,24 @@ pub struct VmHost {
 
 impl VmHost {
     /// `extra_ip` is more `ip -batch` commands for the namespace (addresses for probes).
-    pub fn new(vhost: &TestVhost, db: &TestDb, extra_ip: &str) -> VmHost {
+    pub fn new(vhost: &TestVhost, db: &TestDatabase, extra_ip: &str) -> VmHost {
         let netns = TestNetns::create(extra_ip);
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let amqp = Proxy::start(netns.bind(loopback), RABBITMQ);
-        let pg = Proxy::start(netns.bind(loopback), TestDb::server_addr());
+        let amqp = Proxy::serve(netns.bind(loopback), testkit::rabbitmq::BROKER);
+        let pg = Proxy::serve(netns.bind(loopback), TestDatabase::server_addr());
         let amqp_url = format!("amqp://guest:guest@{}/{}", amqp.addr, vhost.name);
         let database_url = db.url_via(pg.addr);
 
-        let state = tempfile::tempdir().unwrap();
-        // passt drops to `nobody` and must reach its socket below here.
-        std::fs::set_permissions(state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+        let state = testkit::vm::state_dir();
         let images = state.path().join("images");
         std::fs::create_dir(&images).unwrap();
-        std::os::unix::fs::symlink(Path::new(IMAGES).join(LABEL), images.join(LABEL)).unwrap();
-        add_panicking_image(&images.join(PANIC_LABEL));
+        std::os::unix::fs::symlink(testkit::vm::image(), images.join(LABEL)).unwrap();
+        testkit::vm::add_panicking_image(&images.join(PANIC_LABEL));
 
         let files = tempfile::tempdir().unwrap();
         let catalog = files.path().join("catalog.toml");
         std::fs::write(&catalog, catalog_text()).unwrap();
-        let agent_dir = match std::env::var_os("SOLSTICE_AGENT_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let dir = files.path().join("agents");
-                let target = dir.join(orchestrator::HOST_TARGET);
-                std::fs::create_dir_all(&target).unwrap();
-                std::os::unix::fs::symlink(built_agent(), target.join(orchestrator::AGENT_NAME)).unwrap();
-                dir
-            }
-        };
+        let agent_dir = AgentDir::locate(orchestrator::HOST_TARGET);
         VmHost { netns, state, amqp_url, database_url, agent_dir, catalog, files, _amqp: amqp, database: pg }
     }
 
@@ -117,7 +86,7 @@ impl VmHost {
             .env("SOLSTICE_AMQP_URL", &self.amqp_url)
             .env("SOLSTICE_DATABASE_URL", &self.database_url)
             .env("SOLSTICE_STATE_DIR", self.state.path())
-            .env("SOLSTICE_AGENT_DIR", &self.agent_dir)
+            .env("SOLSTICE_AGENT_DIR", &self.agent_dir.path)
             .env("SOLSTICE_IMAGES", &self.catalog)
             .env("SOLSTICE_BUS_KEY", key().to_base64().expose())
             .env("SOLSTICE_LABELS", format!("{LABEL},{PANIC_LABEL}"))
@@ -135,9 +104,9 @@ impl VmHost {
     }
 
     /// Gives the database back, through a new proxy, to daemons started from now on.
-    pub fn restore_database(&mut self, db: &TestDb) {
+    pub fn restore_database(&mut self, db: &TestDatabase) {
         let listener = self.netns.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-        self.database = Proxy::start(listener, TestDb::server_addr());
+        self.database = Proxy::serve(listener, TestDatabase::server_addr());
         self.database_url = db.url_via(self.database.addr);
     }
 }
@@ -164,30 +133,4 @@ fn catalog_text() -> String {
     let panicking = test.clone();
     images.insert(PANIC_LABEL.into(), toml::Value::Table(panicking));
     catalog.to_string()
-}
-
-/// The test image's kernel with an initramfs that is not one: the kernel panics ("VFS: Unable
-/// to mount root fs"), `panic=-1` reboots, QEMU's `-no-reboot` ends it.
-fn add_panicking_image(dir: &Path) {
-    std::fs::create_dir(dir).unwrap();
-    for kernel in ["vmlinux", "vmlinuz"] {
-        let real = Path::new(IMAGES).join(LABEL).join(kernel);
-        if real.is_file() {
-            std::os::unix::fs::symlink(real, dir.join(kernel)).unwrap();
-        }
-    }
-    std::fs::write(dir.join("initramfs.cpio.gz"), b"this is not a cpio archive").unwrap();
-}
-
-/// `workflow-runner` in the target directory this test binary was built into.
-fn built_agent() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let agent = profile_dir.join("workflow-runner");
-    assert!(
-        agent.is_file(),
-        "no agent at {}: build it first with `cargo build -p workflow-runner` (or set SOLSTICE_AGENT_DIR)",
-        agent.display()
-    );
-    agent
 }
