@@ -8,6 +8,7 @@
 //! from the host is therefore a matter of what the per-VM namespace may reach: see
 //! [`Uplink::Routed`].
 
+mod dns;
 mod routed;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -53,9 +54,10 @@ pub enum Uplink {
     /// nftables table (`inet solstice_vm`) rejects whatever comes from a VM's veth for the host
     /// itself, drops what it would forward to those ranges, to another VM or over IPv6, and
     /// masquerades the rest; `net.ipv4.ip_forward` is turned on. Needs `nft` (Debian
-    /// `nftables`). passt offers the guest the DNS servers of the host's `resolv.conf`; a
-    /// loopback or private one is unreachable like anything else of the host, so a guest that
-    /// needs names needs a public resolver there. The details are in `network/routed.rs`.
+    /// `nftables`). The guest's DNS server is a relay on the host side of its veth (UDP and
+    /// TCP port 53, the one opening), which passes queries on to the resolvers of the
+    /// executor's `/etc/resolv.conf`, loopback ones included. The details are in
+    /// `network/routed.rs` and `network/dns.rs`.
     Routed,
 }
 
@@ -74,6 +76,8 @@ pub(crate) struct Network {
     ssh: SocketAddr,
     netns: Option<Netns>,
     log: PathBuf,
+    /// A routed VM's DNS relay, stopped with the VM.
+    _dns: Option<dns::DnsRelay>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,8 @@ pub enum NetworkError {
         #[source]
         source: std::io::Error,
     },
+    #[error("start the VM's DNS relay")]
+    Dns(#[source] std::io::Error),
     #[error("find a free port on 127.0.0.1")]
     Port(#[source] std::io::Error),
     #[error("prepare passt's socket directory {dir}")]
@@ -105,15 +111,18 @@ pub enum NetworkError {
 impl Network {
     /// Starts passt for one VM, its socket and log under `dir`.
     pub(crate) async fn start(mode: &NetworkMode, tools: &Tools, dir: &Path) -> Result<Network, NetworkError> {
-        let (netns, port) = match mode {
-            NetworkMode::Shared => (None, free_loopback_port().map_err(NetworkError::Port)?),
+        let (netns, port, dns) = match mode {
+            NetworkMode::Shared => (None, free_loopback_port().map_err(NetworkError::Port)?, None),
             NetworkMode::PerVm(uplink) => {
                 let netns = Netns::create().await.map_err(NetworkError::Namespace)?;
-                match uplink {
-                    Uplink::Blackhole => blackhole(&netns, tools).await.map_err(NetworkError::Uplink)?,
-                    Uplink::Routed => routed::wire(&netns, tools).await?,
-                }
-                (Some(netns), NAMESPACE_SSH_PORT)
+                let dns = match uplink {
+                    Uplink::Blackhole => {
+                        blackhole(&netns, tools).await.map_err(NetworkError::Uplink)?;
+                        None
+                    }
+                    Uplink::Routed => Some(routed::wire(&netns, tools).await?),
+                };
+                (Some(netns), NAMESPACE_SSH_PORT, dns)
             }
         };
         let socket_dir = dir.join("net");
@@ -137,15 +146,19 @@ impl Network {
             NetworkMode::PerVm(Uplink::Blackhole) => {
                 command.arg("--no-dhcp-dns");
             }
-            // The VM's namespace has IPv6 off; passt need not look for it.
+            // The VM's namespace has IPv6 off; passt need not look for it. The guest's one DNS
+            // server is the relay on the host side of its veth.
             NetworkMode::PerVm(Uplink::Routed) => {
                 command.arg("-4");
+                if let Some((address, _)) = &dns {
+                    command.arg("--dns").arg(address.to_string());
+                }
             }
             NetworkMode::Shared => {}
         }
         let passt = command.spawn().map_err(NetworkError::Spawn)?;
         let ssh = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let mut network = Network { passt, socket, ssh, netns, log };
+        let mut network = Network { passt, socket, ssh, netns, log, _dns: dns.map(|(_, relay)| relay) };
         network.wait_for_socket().await?;
         Ok(network)
     }

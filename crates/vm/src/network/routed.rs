@@ -18,6 +18,12 @@
 //!   from a `solv*` interface to another one or to a forbidden range or over IPv6, and
 //!   masquerades what leaves through any other interface; `net.ipv4.ip_forward` is turned on.
 //!
+//! - DNS: a relay ([`super::dns`]) listens on the host side's address, port 53; passt offers that
+//!   address to the guest as its DNS server. It is the one opening: a VM-side `ip rule` before the
+//!   prohibitions lets UDP and TCP to that address and port 53 through, and the host's `input`
+//!   chain accepts UDP and TCP to port 53 of the transfer nets from a `solv*` interface. A VM
+//!   cannot use another VM's relay: its own rules prohibit every other link-local address.
+//!
 //! Nothing needs removing when a VM ends: the veth pair dies with the VM's namespace. The table
 //! and `ip_forward` stay.
 
@@ -25,6 +31,7 @@ use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU16, Ordering};
 
+use super::dns::{self, DnsRelay};
 use super::{NetworkError, run_script};
 use crate::netns::Netns;
 use crate::process::{ToolError, confined};
@@ -32,6 +39,9 @@ use crate::tools::Tools;
 
 /// How many VMs can be routed at once: /30s in 169.254.192.0/18.
 const POOL_SIZE: u16 = 4096;
+
+/// Where every VM's /30 comes from.
+const TRANSFER_NETS: &str = "169.254.192.0/18";
 
 /// Destinations a guest must never reach (IPv4; IPv6 is off altogether): "this network",
 /// RFC 1918, CGNAT (RFC 6598), loopback, link-local (169.254.169.254 included), multicast and the
@@ -52,12 +62,14 @@ pub(crate) const FORBIDDEN_V4: [&str; 9] = [
 /// that replaces whatever an older version of the table held.
 fn host_ruleset() -> String {
     let forbidden = FORBIDDEN_V4.join(", ");
+    let port = dns::PORT;
     format!(
         "add table inet solstice_vm\n\
          delete table inet solstice_vm\n\
          table inet solstice_vm {{\n\
          \tchain input {{\n\
          \t\ttype filter hook input priority filter; policy accept;\n\
+         \t\tiifname \"solv*\" ip daddr {TRANSFER_NETS} meta l4proto {{ tcp, udp }} th dport {port} accept\n\
          \t\tiifname \"solv*\" reject with icmpx type admin-prohibited\n\
          \t}}\n\
          \tchain forward {{\n\
@@ -77,8 +89,9 @@ fn host_ruleset() -> String {
 /// Where the next VM's index search starts; indexes in use are skipped by `ip link add` failing.
 static NEXT_INDEX: AtomicU16 = AtomicU16::new(0);
 
-/// Wires `netns` as the module docs say.
-pub(super) async fn wire(netns: &Netns, tools: &Tools) -> Result<(), NetworkError> {
+/// Wires `netns` as the module docs say; the host side's address, where the returned relay
+/// answers DNS.
+pub(super) async fn wire(netns: &Netns, tools: &Tools) -> Result<(Ipv4Addr, DnsRelay), NetworkError> {
     let mut nft = confined(&tools.nft, None);
     nft.args(["-f", "-"]);
     run_script(nft, "nft -f -", &host_ruleset()).await.map_err(NetworkError::Uplink)?;
@@ -98,6 +111,8 @@ pub(super) async fn wire(netns: &Netns, tools: &Tools) -> Result<(), NetworkErro
 
     let host_side = format!("addr add {gateway}/30 dev solv{index}\nlink set solv{index} up\n");
     run_script(ip_batch(tools, None), "ip -batch (host side)", &host_side).await.map_err(NetworkError::Uplink)?;
+    let resolvers = dns::resolvers(std::path::Path::new("/etc/resolv.conf"));
+    let relay = DnsRelay::start(gateway, resolvers).await.map_err(NetworkError::Dns)?;
 
     let mut vm_side = format!(
         "link set lo up\n\
@@ -105,6 +120,10 @@ pub(super) async fn wire(netns: &Netns, tools: &Tools) -> Result<(), NetworkErro
          link set eth0 up\n\
          route add default via {gateway} dev eth0 onlink\n"
     );
+    for proto in ["udp", "tcp"] {
+        vm_side
+            .push_str(&format!("rule add pref 90 to {gateway}/32 ipproto {proto} dport {} lookup main\n", dns::PORT));
+    }
     for range in FORBIDDEN_V4 {
         vm_side.push_str(&format!("rule add pref 100 to {range} prohibit\n"));
     }
@@ -112,7 +131,7 @@ pub(super) async fn wire(netns: &Netns, tools: &Tools) -> Result<(), NetworkErro
         vm_side.push_str(&format!("rule add pref 101 to {address}/32 prohibit\n"));
     }
     run_script(ip_batch(tools, Some(netns)), "ip -batch (VM side)", &vm_side).await.map_err(NetworkError::Uplink)?;
-    Ok(())
+    Ok((gateway, relay))
 }
 
 fn ip_batch(tools: &Tools, netns: Option<&Netns>) -> tokio::process::Command {

@@ -18,6 +18,7 @@
 
 mod agentless;
 mod boot;
+mod dns;
 mod isolation;
 mod jobs;
 mod leftovers;
