@@ -144,9 +144,31 @@ fn bus_key() -> Result<BusKey, DaemonError> {
     BusKey::from_base64(&text.ok_or(DaemonError::NoBusKey)?).map_err(DaemonError::BusKey)
 }
 
-/// `SOLSTICE_DATABASE_URL`, else a SQLite file next to the `.runner` file.
-async fn open_store(runner_file: &std::path::Path) -> Result<Arc<dyn store::Store>, DaemonError> {
-    let url = match std::env::var("SOLSTICE_DATABASE_URL").ok().filter(|url| !url.trim().is_empty()) {
+/// What the daemon reads from the environment beyond [`Settings`].
+pub struct Secrets {
+    pub bus_key: BusKey,
+    /// `SOLSTICE_DATABASE_URL`; `None` for the SQLite file next to the `.runner` file.
+    pub database_url: Option<String>,
+}
+
+impl Secrets {
+    /// `SOLSTICE_BUS_KEY` (required) and `SOLSTICE_DATABASE_URL`.
+    pub fn from_env() -> Result<Secrets, DaemonError> {
+        let database_url = std::env::var("SOLSTICE_DATABASE_URL").ok().filter(|url| !url.trim().is_empty());
+        Ok(Secrets { bus_key: bus_key()?, database_url })
+    }
+}
+
+/// The database URL, else a SQLite file next to the `.runner` file.
+///
+/// The returned future is not `Send` (sqlx's connect futures trip the compiler's proof of it),
+/// so neither are [`run_with`] and [`one_job`]: run them with `block_on` or inside the task that
+/// awaits them, not `tokio::spawn`.
+async fn open_store(
+    runner_file: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<Arc<dyn store::Store>, DaemonError> {
+    let url = match database_url.map(str::trim).filter(|url| !url.is_empty()) {
         Some(url) => url.trim().to_owned(),
         None => {
             let dir =
@@ -172,14 +194,15 @@ async fn start(
     labels: Option<&[String]>,
     fetch_timeout: Duration,
     amqp: &bus::AmqpSettings,
+    secrets: Secrets,
     daemon: bool,
 ) -> Result<Running, DaemonError> {
-    let bus_key = bus_key()?;
+    let Secrets { bus_key, database_url } = secrets;
     let connected = connect(runner_file, labels, fetch_timeout).await?;
     if daemon && connected.registration.ephemeral {
         return Err(DaemonError::Ephemeral);
     }
-    let store = open_store(runner_file).await?;
+    let store = open_store(runner_file, database_url.as_deref()).await?;
     let runner_id = connected.registration.uuid.clone();
     let amqp = bus::AmqpSettings { connection_name: format!("forgejo-runner {runner_id}"), ..amqp.clone() };
     let bus = bus::AmqpBus::connect(amqp).await.map_err(DaemonError::Bus)?;
@@ -208,9 +231,18 @@ async fn start(
 /// the shutdown timeout) for running jobs, cancels those still running on the bus and reports
 /// their ends.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    run_with(settings, Secrets::from_env()?, shutdown).await
+}
+
+/// [`run`] with the bus key and database URL given rather than read from the environment.
+pub async fn run_with(
+    settings: Settings,
+    secrets: Secrets,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let labels = settings.labels.as_deref();
     let running =
-        start(&settings.runner_file, settings.labels.as_deref(), settings.fetch.fetch_timeout, &settings.amqp, true)
-            .await?;
+        start(&settings.runner_file, labels, settings.fetch.fetch_timeout, &settings.amqp, secrets, true).await?;
     let Running { connected, bus, jobs, translation, events_lost } = running;
     let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
     let mut tasks = JoinSet::new();
@@ -296,7 +328,9 @@ async fn drain(jobs: &Jobs<bus::AmqpBus>, tasks: &mut JoinSet<()>, grace: Durati
 /// `one-job`: runs a task an earlier run left, else one FetchTask; a task found runs to its end.
 /// Returns the task's result, or `None` when there was no task.
 pub async fn one_job(settings: &Settings) -> Result<Option<TaskResult>, DaemonError> {
-    let running = start(&settings.runner_file, None, crate::client::FETCH_TIMEOUT, &settings.amqp, false).await?;
+    let secrets = Secrets::from_env()?;
+    let running =
+        start(&settings.runner_file, None, crate::client::FETCH_TIMEOUT, &settings.amqp, secrets, false).await?;
     let Running { connected, jobs, translation, .. } = running;
     if let Some((task_id, job_id, ledger)) = jobs.saved().await.map_err(DaemonError::Store)?.into_iter().next() {
         return Ok(Some(jobs.resume(task_id, job_id, ledger).await.unwrap_or(TaskResult::Failure)));

@@ -6,6 +6,12 @@ use std::process::Output;
 use std::time::Duration;
 
 use fake_forgejo::{FakeForgejo, JobSpec, Scope, Status};
+use testkit::rabbitmq::TestVhost;
+
+mod jobs;
+mod support;
+
+use support::BUS_KEY;
 
 /// Runs the binary in `dir` with only the given SOLSTICE_* variables.
 async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -109,7 +115,12 @@ async fn daemon_needs_the_broker_url_and_exits_4_when_forgejo_no_longer_knows_th
         "token": "0123456789abcdef0123456789abcdef01234567", "address": fake.url(), "labels": ["linux-test"],
     });
     std::fs::write(dir.path().join(".runner"), stale.to_string()).expect("writes");
-    let env = [("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")];
+    let vhost = TestVhost::create();
+    let no_key = run(dir.path(), &["daemon"], &[("SOLSTICE_AMQP_URL", &vhost.url())]).await;
+    assert_eq!(code(&no_key), 2, "{}", stderr(&no_key));
+    assert!(stderr(&no_key).contains("SOLSTICE_BUS_KEY"), "{}", stderr(&no_key));
+    let url = vhost.url();
+    let env = [("SOLSTICE_AMQP_URL", url.as_str()), ("SOLSTICE_BUS_KEY", BUS_KEY)];
     let gone = run(dir.path(), &["daemon"], &env).await;
     assert_eq!(code(&gone), 4, "{}", stderr(&gone));
     assert!(stderr(&gone).contains("unauthenticated"), "{}", stderr(&gone));
@@ -124,27 +135,12 @@ async fn generate_config_prints_a_config_the_daemon_accepts() {
     assert!(text.contains("capacity = 1") && text.contains("fetch_interval_secs = 2"), "{text}");
     std::fs::write(dir.path().join("runner.toml"), &text).expect("writes");
     // Past the settings (which the file passes), the daemon stops at the missing registration.
-    let env = [("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")];
+    let vhost = TestVhost::create();
+    let url = vhost.url();
+    let env = [("SOLSTICE_AMQP_URL", url.as_str()), ("SOLSTICE_BUS_KEY", BUS_KEY)];
     let daemon = run(dir.path(), &["daemon", "--config", "runner.toml"], &env).await;
     assert_eq!(code(&daemon), 2, "{}", stderr(&daemon));
     assert!(stderr(&daemon).contains("register"), "{}", stderr(&daemon));
-}
-
-#[tokio::test]
-async fn one_job_fails_a_waiting_job_with_a_row_that_says_running_is_not_wired_yet() {
-    let fake = FakeForgejo::start().await.expect("the fake starts");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let registered = register(&fake, dir.path(), dir.path(), &fake.registration_token(Scope::Global)).await;
-    assert_eq!(code(&registered), 0, "{}", stderr(&registered));
-    let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - run: echo hi\n";
-    let job = fake.add_job(JobSpec::new("build", payload, &["linux-test"], &["echo hi"]));
-    let state = dir.path().to_str().expect("UTF-8");
-    let output = run(dir.path(), &["one-job"], &[("SOLSTICE_STATE_DIR", state)]).await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let view = fake.view(job).expect("the job exists");
-    assert_eq!(view.status, Status::Failure);
-    let rows = fake.rows(job);
-    assert!(rows.iter().any(|row| row.content.contains("not wired up")), "{rows:?}");
 }
 
 #[tokio::test]
@@ -170,19 +166,22 @@ async fn an_ephemeral_registration_serves_one_job_then_is_gone_and_the_daemon_re
     assert_eq!(code(&registered), 0, "{}", stderr(&registered));
     assert!(fake.runners()[0].ephemeral);
 
-    let env = [("SOLSTICE_STATE_DIR", state), ("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")];
+    let vhost = TestVhost::create();
+    let url = vhost.url();
+    let env = [("SOLSTICE_STATE_DIR", state), ("SOLSTICE_AMQP_URL", url.as_str()), ("SOLSTICE_BUS_KEY", BUS_KEY)];
     let daemon = run(dir.path(), &["daemon"], &env).await;
     assert_eq!(code(&daemon), 2, "{}", stderr(&daemon));
     assert!(stderr(&daemon).contains("one-job"), "{}", stderr(&daemon));
 
     let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - run: echo hi\n";
     let job = fake.add_job(JobSpec::new("build", payload, &["linux-test"], &["echo hi"]));
-    let once = run(dir.path(), &["one-job"], &[("SOLSTICE_STATE_DIR", state)]).await;
-    assert_eq!(code(&once), 0, "{}", stderr(&once));
+    // No orchestrator serves the label: the job fails, and one-job says so with exit 1.
+    let once = run(dir.path(), &["one-job"], &env).await;
+    assert_eq!(code(&once), 1, "{}", stderr(&once));
     assert_eq!(fake.view(job).map(|view| view.status), Some(Status::Failure));
     assert!(fake.runners().is_empty(), "Forgejo deletes an ephemeral runner after its task");
 
-    let again = run(dir.path(), &["one-job"], &[("SOLSTICE_STATE_DIR", state)]).await;
+    let again = run(dir.path(), &["one-job"], &env).await;
     assert_eq!(code(&again), 4, "the registration is gone: {}", stderr(&again));
 }
 
@@ -202,11 +201,14 @@ async fn the_idle_daemon_stays_under_15_mb_and_exits_0_on_sigterm() {
     assert_eq!(code(&registered), 0, "{}", stderr(&registered));
     std::fs::write(dir.path().join("runner.toml"), "fetch_interval_secs = 0.05\n").expect("writes");
 
-    let broker = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let vhost = TestVhost::create();
+    let broker = vhost.url();
+    let broker = broker.as_str();
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_forgejo-runner"))
         .args(["daemon", "--config", "runner.toml"])
         .current_dir(dir.path())
         .env("SOLSTICE_AMQP_URL", broker)
+        .env("SOLSTICE_BUS_KEY", BUS_KEY)
         .env_remove("SOLSTICE_STATE_DIR")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

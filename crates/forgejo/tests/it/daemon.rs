@@ -41,34 +41,48 @@ async fn the_daemon_fetches_once_a_slot_is_advertised_for_its_label_and_stops_on
         shutdown_timeout: Duration::from_secs(5),
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(forgejo::daemon::run(settings, async {
+    let secrets = forgejo::daemon::Secrets {
+        bus_key: contract::BusKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a key"),
+        database_url: None,
+    };
+    // Not spawned: the store's connect future is not Send. The test drives the daemon and the
+    // checks side by side in this task.
+    let daemon = forgejo::daemon::run_with(settings, secrets, async {
         let _ = stopped.await;
-    }));
-    fake.wait_for(Duration::from_secs(10), |s| (!s.calls_of("Declare").is_empty()).then_some(()))
-        .await
-        .expect("the daemon declares");
+    });
+    let checks = async {
+        fake.wait_for(Duration::from_secs(10), |s| (!s.calls_of("Declare").is_empty()).then_some(()))
+            .await
+            .expect("the daemon declares");
 
-    let bus = AmqpBus::connect(AmqpSettings::new(BROKER)).await.expect("the broker answers");
-    let none = FreeSlots { orchestrator_id: "orch-it".into(), labels: BTreeMap::from([(label.clone(), 0)]) };
-    bus.publish_slots(&none).await.expect("published");
-    assert!(fake.snapshot(|s| s.calls_of("FetchTask")).is_empty(), "no fetch before a free slot");
+        let bus = AmqpBus::connect(AmqpSettings::new(BROKER)).await.expect("the broker answers");
+        let none = FreeSlots { orchestrator_id: "orch-it".into(), labels: BTreeMap::from([(label.clone(), 0)]) };
+        bus.publish_slots(&none).await.expect("published");
+        assert!(fake.snapshot(|s| s.calls_of("FetchTask")).is_empty(), "no fetch before a free slot");
 
-    // Adverts are fanned out to subscribers present at the time, and the daemon subscribes
-    // right after Declare; like an orchestrator, advertise again until the runner acts on it.
-    let free = FreeSlots { orchestrator_id: "orch-it".into(), labels: BTreeMap::from([(label.clone(), 1)]) };
-    let mut finished = None;
-    for _ in 0..50 {
-        bus.publish_slots(&free).await.expect("published");
-        if let Ok(view) = fake.wait_until_finished(job, Duration::from_millis(200)).await {
-            finished = Some(view);
-            break;
+        // Adverts are fanned out to subscribers present at the time, and the daemon subscribes
+        // right after Declare; like an orchestrator, advertise again until the runner acts on it.
+        let free = FreeSlots { orchestrator_id: "orch-it".into(), labels: BTreeMap::from([(label.clone(), 1)]) };
+        let mut finished = None;
+        for _ in 0..50 {
+            bus.publish_slots(&free).await.expect("published");
+            if let Ok(view) = fake.wait_until_finished(job, Duration::from_millis(200)).await {
+                finished = Some(view);
+                break;
+            }
         }
-    }
-    let view = finished.expect("the job was fetched and ended");
-    assert_eq!(view.status, Status::Failure, "running jobs is not wired yet, and the runner says so");
-    assert!(fake.rows(job).iter().any(|row| row.content.contains("not wired up")));
-
-    let _ = stop.send(());
-    let result = tokio::time::timeout(Duration::from_secs(10), daemon).await.expect("the daemon stops");
-    assert!(matches!(result, Ok(Ok(()))), "{result:?}");
+        let view = finished.expect("the job was fetched and ended");
+        // No orchestrator consumes the label's queue here: the task fails, and its log says why.
+        assert_eq!(view.status, Status::Failure);
+        let rows = fake.rows(job);
+        assert!(
+            rows.iter().any(|row| row.content.contains(&format!("no orchestrator serves label {label}"))),
+            "{rows:?}"
+        );
+        let _ = stop.send(());
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(daemon, checks) })
+        .await
+        .expect("the daemon stops");
+    assert!(result.is_ok(), "{result:?}");
 }
