@@ -6,6 +6,8 @@
 //! points to and which holds 203.0.113.10 (TEST-NET-3, public for this test). One listener on
 //! every address of the host, one on the WAN address; the job probes each with busybox `nc` (its `wget` crashes in
 //! this image).
+//! The one opening is the DNS relay on the gateway's port 53 (`dns.rs` shows it resolving): it
+//! takes a connection, but relays nothing that is not a DNS message.
 //! Nothing leaves this machine: the WAN is a namespace of this test.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -69,6 +71,12 @@ fn a_routed_guest_reaches_the_wan_and_nothing_of_the_host() {
             script.push_str(&format!("probe {address} {host_port} &\n"));
         }
         script.push_str("wait\n");
+        // An HTTP request to the relay: its first two bytes read as a 18 245-byte DNS message,
+        // over the bound, so the relay hangs up without passing anything on.
+        script.push_str(
+            "said=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 15 nc \"$gateway\" 53 2>&1; echo \"exit $?\")\n\
+             echo \"relay said: [$(echo $said)]\"\n",
+        );
         let request = request(LABEL, &[&script]);
         let mut handle = start(&executor, request.clone()).await;
         let outputs = collect(&mut handle).await;
@@ -84,6 +92,10 @@ fn a_routed_guest_reaches_the_wan_and_nothing_of_the_host() {
             let address = if address == "$gateway" { gateway } else { address };
             assert!(log.contains(&format!("{address} blocked")), "{address} must be blocked: {log:#?}");
         }
+        assert!(
+            log.contains(&"relay said: [exit 0]".to_owned()),
+            "the relay hung up on a non-DNS request without an answer: {log:#?}"
+        );
         let wan_seen = wan_seen.lock().unwrap().clone();
         assert!(!wan_seen.is_empty(), "the WAN listener saw the guest");
         assert_eq!(*host_seen.lock().unwrap(), Vec::<SocketAddr>::new(), "no connection reached the host");
