@@ -12,7 +12,6 @@ use fake_forgejo::{FakeForgejo, JobHandle, JobSpec, JobView};
 use testkit::postgres::TestDatabase;
 use testkit::rabbitmq::TestVhost;
 
-pub use child::Child;
 pub use orchestrator::Orchestrator;
 pub use runner::Runner;
 

@@ -7,6 +7,7 @@
 //! binary), root, RabbitMQ and PostgreSQL on 127.0.0.1, and the built test image; without the
 //! image or root a test prints SKIPPED and passes unless `SOLSTICE_REQUIRE_VM` is set.
 
+mod faults;
 mod harness;
 mod jobs;
 mod latency;

@@ -2,8 +2,7 @@
 //! killed by its pid when dropped.
 
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 pub struct Child {
     process: std::process::Child,
@@ -12,7 +11,7 @@ pub struct Child {
 }
 
 impl Child {
-    /// Starts `command` with none of the test's own `SOLSTICE_*` variables beyond those it set.
+    /// Starts `command` (made with [`clean`]), its stdout dropped and its stderr logged.
     pub fn start(mut command: Command, name: &str) -> Child {
         let logs = tempfile::tempdir().expect("make a log dir");
         let log = logs.path().join(format!("{name}.log"));
@@ -24,10 +23,6 @@ impl Child {
             .spawn()
             .unwrap_or_else(|error| panic!("start {name}: {error}"));
         Child { process, log, _logs: logs }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.process.id()
     }
 
     pub fn log(&self) -> String {
@@ -47,32 +42,18 @@ impl Child {
         let _ = self.process.wait();
     }
 
-    /// Whether it exited, and how.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.process.try_wait().ok().flatten()
-    }
-
-    /// Waits for it to exit by itself, failing after `within` with its log.
-    pub async fn exit_within(&mut self, within: Duration) -> ExitStatus {
-        let deadline = tokio::time::Instant::now() + within;
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        loop {
-            tick.tick().await;
-            if let Some(status) = self.exited() {
-                return status;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "still running after {within:?}:\n{}", self.log());
+    /// SIGKILL if it still runs (a stopped process dies of it too), and reaps it.
+    pub fn kill(&mut self) {
+        if matches!(self.process.try_wait(), Ok(None)) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
         }
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if matches!(self.process.try_wait(), Ok(None)) {
-            // A stopped process dies of SIGKILL too; SIGCONT is not needed.
-            let _ = self.process.kill();
-            let _ = self.process.wait();
-        }
+        self.kill();
     }
 }
 

@@ -77,6 +77,19 @@ impl Orchestrator {
     }
 }
 
+impl Drop for Orchestrator {
+    /// Kills the daemon, then by pid whatever of its VMs outlived it (QEMU and passt name their
+    /// files under its state dir), so a failed or stopped test leaves nothing running.
+    fn drop(&mut self) {
+        self.child.kill();
+        for process in testkit::leftovers::processes_naming(self.state.path()) {
+            let Some(pid) = process.split_once(':').and_then(|(pid, _)| pid.parse::<i32>().ok()) else { continue };
+            // SAFETY: kill(2) on a process whose command line names this test's state dir.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// The built-in catalog with less memory for the guest.
 fn catalog_text() -> String {
     let mut catalog: toml::Table = vm::BUILTIN_CATALOG.parse().expect("the built-in catalog parses");
