@@ -240,4 +240,73 @@ mod tests {
         let expected: Vec<SocketAddr> = vec!["127.0.0.53:53".parse().unwrap(), "[fe80::1]:53".parse().unwrap()];
         assert_eq!(parse_resolv_conf(text), expected);
     }
+
+    /// A query of `length` bytes with id `id`.
+    fn query(id: u16, length: usize) -> Vec<u8> {
+        let mut query = vec![0u8; length];
+        query[..2].copy_from_slice(&id.to_be_bytes());
+        query
+    }
+
+    /// A resolver on 127.0.0.1 that answers each query over UDP, first with a stray datagram of
+    /// another id, then with the query's own id and "answer"; returns its address and the number
+    /// of queries it got.
+    async fn resolver() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let address = socket.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 65535];
+            while let Ok((_, peer)) = socket.recv_from(&mut buffer).await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let id = [buffer[0], buffer[1]];
+                let _ = socket.send_to(&[id[0] ^ 0xff, id[1], b'x'], peer).await;
+                let mut answer = id.to_vec();
+                answer.extend_from_slice(b"answer");
+                let _ = socket.send_to(&answer, peer).await;
+            }
+        });
+        (address, count)
+    }
+
+    #[tokio::test]
+    async fn udp_queries_are_relayed_and_oversized_ones_dropped() {
+        let (upstream, asked) = resolver().await;
+        let relay = Arc::new(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap());
+        let relay_address = relay.local_addr().unwrap();
+        let task = tokio::spawn(serve_udp(relay, vec![upstream].into(), Arc::new(Semaphore::new(MAX_IN_FLIGHT))));
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        client.connect(relay_address).await.unwrap();
+
+        client.send(&query(7, MAX_QUERY + 1)).await.unwrap();
+        client.send(&query(7, 3)).await.unwrap();
+        client.send(&query(9, 40)).await.unwrap();
+        let mut buffer = [0u8; 64];
+        let length = tokio::time::timeout(Duration::from_secs(10), client.recv(&mut buffer)).await.unwrap().unwrap();
+        assert_eq!(&buffer[..length], b"\0\x09answer", "the answer with the query's id, the stray one skipped");
+        // The relay reads datagrams in order: the two bad ones were dropped before this one.
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1, "only the sane query went upstream");
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn tcp_messages_over_the_bound_end_the_connection_unanswered() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // No resolver at all: a message within the bounds would fail upstream, not here.
+        let unused: SocketAddr = (Ipv4Addr::LOCALHOST, 9).into();
+        let task = tokio::spawn(serve_tcp(listener, vec![unused].into(), Arc::new(Semaphore::new(MAX_IN_FLIGHT))));
+        let mut client = TcpStream::connect(address).await.unwrap();
+        client.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut said = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut said)).await.unwrap();
+        // Closing with the rest of the request unread makes the kernel reset the connection.
+        let ended = match &read {
+            Ok(_) => true,
+            Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(ended && said.is_empty(), "the relay hung up without a byte: {read:?}, {said:?}");
+        task.abort();
+    }
 }
