@@ -125,3 +125,24 @@ async fn sigterm_stops_fetching_and_lets_the_running_job_finish() {
     assert!(site.rows(job).iter().any(|row| row.contains("done after sigterm")));
     assert_eq!(site.fake.view(later).map(|view| view.status), Some(Status::Waiting), "no fetch after SIGTERM");
 }
+
+#[tokio::test]
+async fn a_job_whose_orchestrator_goes_silent_for_60_s_fails_with_a_row_that_says_so() {
+    let mut site = Site::new().await;
+    site.start_orchestrator();
+    let _daemon = site.start_daemon();
+    let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - name: long\n        run: echo started; sleep 80\n";
+    let job = site.fake.add_job(spec(payload, &["long"]));
+    site.wait_for_row(job, "started", WAIT).await;
+    // The killed orchestrator's agent is orphaned; its sleep outlasts the 60 s by a little only.
+    let killed_at = std::time::Instant::now();
+    site.kill_orchestrator().await;
+    let view = site.fake.wait_until_finished(job, Duration::from_secs(120)).await.expect("the task ends");
+    let after = killed_at.elapsed();
+    assert_eq!(view.status, Status::Failure, "{view:#?}");
+    assert!(after >= Duration::from_secs(55), "failed after {after:?}, before the heartbeats were missed for 60 s");
+    let rows = site.rows(job);
+    assert!(rows.iter().any(|row| row.contains("heartbeats stopped")), "{rows:#?}");
+    assert!(view.log_archived, "the log is closed");
+    eprintln!("orchestrator killed to task failed: {after:?}");
+}

@@ -77,6 +77,14 @@ impl Site {
         self.orchestrator = Some((child, state, agents));
     }
 
+    /// SIGKILLs the orchestrator: its heartbeats stop with it.
+    pub async fn kill_orchestrator(&mut self) {
+        if let Some((child, _, _)) = self.orchestrator.as_mut() {
+            signal(child, libc::SIGKILL);
+            let _ = child.wait().await;
+        }
+    }
+
     /// Starts `forgejo-runner daemon` in the runner's directory.
     pub fn start_daemon(&self) -> Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_forgejo-runner"));
