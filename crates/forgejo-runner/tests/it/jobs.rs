@@ -146,3 +146,23 @@ async fn a_job_whose_orchestrator_goes_silent_for_60_s_fails_with_a_row_that_say
     assert!(view.log_archived, "the log is closed");
     eprintln!("orchestrator killed to task failed: {after:?}");
 }
+
+#[tokio::test]
+async fn sigterm_cancels_a_job_that_outlasts_the_shutdown_timeout_and_still_reports_its_end() {
+    let mut site = Site::new().await;
+    std::fs::write(site.dir.path().join("runner.toml"), "fetch_interval_secs = 0.05\nshutdown_timeout_secs = 1\n")
+        .expect("writes");
+    site.start_orchestrator();
+    let mut daemon = site.start_daemon();
+    let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - name: long\n        run: echo started; sleep 300\n";
+    let job = site.fake.add_job(spec(payload, &["long"]));
+    site.wait_for_row(job, "started", WAIT).await;
+    let stopped_at = std::time::Instant::now();
+    signal(&daemon, libc::SIGTERM);
+    let exit = tokio::time::timeout(WAIT, daemon.wait()).await.expect("stops").expect("waits");
+    assert_eq!(exit.code(), Some(0));
+    assert!(stopped_at.elapsed() < Duration::from_secs(60), "stopped after {:?}", stopped_at.elapsed());
+    let view = site.fake.view(job).expect("the job");
+    assert_eq!(view.status, Status::Cancelled, "{view:#?}");
+    assert!(view.log_archived, "the runner reported the cancelled job's end before it exited");
+}
