@@ -1,7 +1,8 @@
 //! A guest of the daemon reaches nothing of the host it runs on: the daemon's network namespace
 //! (here the test's) listens on every address it has, loopback included, and the job probes
-//! them all. This is the daemon's default network, each VM in a namespace of its own wired to
-//! nowhere; the routed uplink's proof (the WAN reached, the host not) is the vm crate's.
+//! them all. The daemon runs with its default network, `routed`: each VM in a namespace of its
+//! own with NAT towards the test namespace's fake WAN and everything of the host refused but the
+//! DNS relay; the proof that the WAN is reached (and the relay answers) is the vm crate's.
 
 use std::sync::{Arc, Mutex};
 
