@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, default_value_t = 10, value_name = "SECS")]
         wait_for_server: u64,
     },
-    /// Declares the runner and fetches jobs until SIGTERM (needs SOLSTICE_AMQP_URL).
+    /// Declares the runner and runs jobs until SIGTERM (needs SOLSTICE_AMQP_URL and SOLSTICE_BUS_KEY).
     Daemon {
         /// A TOML config file (see `generate-config`).
         #[arg(long, short, value_name = "FILE")]
@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, value_name = "N")]
         capacity: Option<u32>,
     },
-    /// Runs one job, if one waits, and exits with its result (0 success, 1 otherwise).
+    /// Runs one job, if one waits, and exits with its result: 0 success, 1 otherwise (needs SOLSTICE_AMQP_URL and SOLSTICE_BUS_KEY).
     OneJob,
     /// Prints a config file with every setting at its default.
     GenerateConfig,

@@ -187,6 +187,8 @@ struct Running {
     translation: Arc<Translation>,
     /// Resolves when the event consumer failed for good.
     events_lost: tokio::sync::oneshot::Receiver<()>,
+    /// The tasks an earlier run left, routed before the first event was consumed.
+    resumed: Vec<jobs::Resume>,
 }
 
 async fn start(
@@ -210,6 +212,8 @@ async fn start(
     let sink = Arc::new(connected.poller.client.clone());
     let ephemeral = connected.registration.ephemeral;
     let jobs = Arc::new(Jobs::new(bus.clone(), store, sink, runner_id.clone(), ReportConfig::default(), ephemeral));
+    let saved = jobs.saved().await.map_err(DaemonError::Store)?;
+    let resumed = saved.into_iter().map(|(task, job, ledger)| jobs.prepare_resume(task, job, ledger)).collect();
     let (lost_tx, events_lost) = tokio::sync::oneshot::channel();
     let consuming = jobs.clone();
     tokio::spawn(async move {
@@ -223,7 +227,7 @@ async fn start(
         catalog_labels: connected.poller.labels.clone(),
         bus_key,
     });
-    Ok(Running { connected, bus, jobs, translation, events_lost })
+    Ok(Running { connected, bus, jobs, translation, events_lost, resumed })
 }
 
 /// The daemon: declares, then fetches tasks while the runner has capacity and an orchestrator
@@ -243,16 +247,15 @@ pub async fn run_with(
     let labels = settings.labels.as_deref();
     let running =
         start(&settings.runner_file, labels, settings.fetch.fetch_timeout, &settings.amqp, secrets, true).await?;
-    let Running { connected, bus, jobs, translation, events_lost } = running;
+    let Running { connected, bus, jobs, translation, events_lost, resumed } = running;
     let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
     let mut tasks = JoinSet::new();
-    let saved = jobs.saved().await.map_err(DaemonError::Store)?;
-    for (task_id, job_id, ledger) in saved {
+    for resume in resumed {
         // A resumed task takes a share of the capacity when there is one; it runs either way.
         let permit = capacity.clone().try_acquire_owned().ok();
         let jobs = jobs.clone();
         tasks.spawn(async move {
-            jobs.resume(task_id, job_id, ledger).await;
+            jobs.resume(resume).await;
             drop(permit);
         });
     }
@@ -331,9 +334,9 @@ pub async fn one_job(settings: &Settings) -> Result<Option<TaskResult>, DaemonEr
     let secrets = Secrets::from_env()?;
     let running =
         start(&settings.runner_file, None, crate::client::FETCH_TIMEOUT, &settings.amqp, secrets, false).await?;
-    let Running { connected, jobs, translation, .. } = running;
-    if let Some((task_id, job_id, ledger)) = jobs.saved().await.map_err(DaemonError::Store)?.into_iter().next() {
-        return Ok(Some(jobs.resume(task_id, job_id, ledger).await.unwrap_or(TaskResult::Failure)));
+    let Running { connected, jobs, translation, resumed, .. } = running;
+    if let Some(resume) = resumed.into_iter().next() {
+        return Ok(Some(jobs.resume(resume).await.unwrap_or(TaskResult::Failure)));
     }
     let key = uuid::Uuid::new_v4().to_string();
     // The same key on every try: a task assigned during a call whose answer was lost comes back.

@@ -12,7 +12,8 @@
 //! - [`fetch`]: the fetch loop (request keys, tasks version, room to run).
 //! - [`room`]: the free slots orchestrators advertise for the runner's labels.
 //! - [`settings`]: the daemon's settings (flag > env > file > default).
-//! - [`daemon`]: `daemon` and `one-job`: Declare, then the fetch loop (jobs not wired to the bus yet).
+//! - [`daemon`]: `daemon` and `one-job`: Declare, resume saved tasks, then the fetch loop; each task
+//!   runs as a JobRequest on the bus and its events are reported back.
 
 pub mod client;
 pub mod connect;

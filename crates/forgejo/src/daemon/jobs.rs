@@ -172,10 +172,18 @@ impl<B: Bus> Jobs<B> {
     }
 
     /// Resumes the report of a task saved by an earlier run of this runner.
-    pub async fn resume(&self, task_id: i64, job_id: Ulid, ledger: Ledger) -> Option<TaskResult> {
+    ///
+    /// Call [`Jobs::prepare_resume`] for every saved task before consuming events: its route
+    /// must exist when the job's redelivered events arrive, or they would be dropped as unknown.
+    pub async fn resume(&self, resume: Resume) -> Option<TaskResult> {
+        let Resume { task_id, job_id, ledger, follow } = resume;
         tracing::info!(task = task_id, %job_id, "resuming the report of a saved task");
-        let follow = self.route(job_id);
         self.follow(ledger, job_id, task_ref(task_id, job_id), follow).await
+    }
+
+    /// Routes a saved task's events to it from now on; [`Jobs::resume`] reports them.
+    pub fn prepare_resume(&self, task_id: i64, job_id: Ulid, ledger: Ledger) -> Resume {
+        Resume { task_id, job_id, ledger, follow: self.route(job_id) }
     }
 
     async fn publish(&self, request: &contract::JobRequest) -> Result<(), BusError> {
@@ -322,6 +330,14 @@ impl<B: Bus> Jobs<B> {
             let _ = events.send(event).await;
         }
     }
+}
+
+/// A saved task whose events are routed to it, waiting for [`Jobs::resume`].
+pub struct Resume {
+    task_id: i64,
+    job_id: Ulid,
+    ledger: Ledger,
+    follow: Follow,
 }
 
 struct Follow {
