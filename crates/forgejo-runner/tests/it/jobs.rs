@@ -166,3 +166,22 @@ async fn sigterm_cancels_a_job_that_outlasts_the_shutdown_timeout_and_still_repo
     assert_eq!(view.status, Status::Cancelled, "{view:#?}");
     assert!(view.log_archived, "the runner reported the cancelled job's end before it exited");
 }
+
+#[tokio::test]
+async fn forgejo_behind_a_proxy_answering_503_mid_job_still_gets_every_row_once() {
+    let mut site = Site::new().await;
+    site.start_orchestrator();
+    let _daemon = site.start_daemon();
+    let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - name: first\n        run: echo first line\n      - name: more\n        run: sleep 1; for i in 1 2 3; do echo line $i of the outage; done\n";
+    let job = site.fake.add_job(spec(payload, &["first", "more"]));
+    site.wait_for_row(job, "first line", WAIT).await;
+    site.fake.proxy_down_for(Duration::from_secs(4));
+    let view = site.fake.wait_until_finished(job, WAIT).await.expect("the job ends");
+    assert_eq!(view.status, Status::Success, "{view:#?}");
+    let rows = site.rows(job);
+    for i in 1..=3 {
+        let line = format!("line {i} of the outage");
+        assert_eq!(rows.iter().filter(|row| row.ends_with(&line)).count(), 1, "{line}: {rows:#?}");
+    }
+    assert!(site.fake.calls().iter().any(|call| call.status == 503), "the outage was seen");
+}
