@@ -24,7 +24,9 @@ use crate::report::{
 };
 use crate::task::{TaskInput, TranslateSettings, translate};
 
-/// How many events may wait for a task's reporter before the consumer waits for it.
+/// How many events may wait for a task's reporter before the consumer waits for it. Above the
+/// bus's prefetch (64 unacked deliveries), and a buffered event is unacked until saved, so the
+/// consumer never blocks on one task's channel while others wait.
 const EVENT_BUFFER: usize = 256;
 
 /// Publish attempts for errors other than "no orchestrator serves the label".
