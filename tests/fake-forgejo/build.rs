@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not baked in when it is compiled: two checkouts sharing one
+    // target directory may share the compiled script too.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = [root.join("runner/v1/runner.proto"), root.join("ping/v1/ping.proto")];
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
