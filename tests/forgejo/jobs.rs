@@ -35,18 +35,18 @@ async fn a_job_shows_its_steps_rows_outputs_and_masks_its_secret() {
         "{context}"
     );
 
-    let hello = rows(&view, "hello");
+    let hello = printed(&view, "hello");
     let host = hostname();
     let guest = hello
         .iter()
-        .find_map(|row| row.split_once("guest is ").map(|(_, name)| name.trim().to_owned()))
+        .find_map(|row| row.strip_prefix("guest is ").map(|name| name.trim().to_owned()))
         .unwrap_or_else(|| panic!("no hostname row in the hello step: {context}"));
     assert!(!guest.is_empty() && guest != host, "the step ran on {guest:?}, this host is {host:?}: {context}");
     assert_eq!(view.outputs.get("greeting").map(String::as_str), Some("hi-from-the-guest"), "{context}");
 
-    assert!(rows(&view, "allowed to fail").iter().any(|row| row.contains("about to fail")), "{context}");
-    let secret = rows(&view, "secret");
-    assert!(secret.iter().any(|row| row.contains("the token is ***")), "{context}");
+    assert!(printed(&view, "allowed to fail").iter().any(|row| row == "about to fail"), "{context}");
+    let secret = printed(&view, "secret");
+    assert!(secret.iter().any(|row| row == "the token is ***"), "{context}");
     let everything: Vec<String> = view.steps.iter().flat_map(|step| step.rows.clone()).collect();
     assert!(everything.iter().all(|row| !row.contains(SECRET)), "the secret shows: {context}");
     system.assert_no_vm_left().await;
@@ -67,11 +67,10 @@ async fn a_failing_step_fails_the_job_and_skips_the_rest() {
     assert_eq!(view.status, Status::Failure, "{context}");
     let breaks = view.step("breaks").unwrap_or_else(|| panic!("no step breaks: {context}"));
     assert_eq!(breaks.status, Status::Failure, "{context}");
-    assert!(breaks.rows.iter().any(|row| row.contains("breaking now")), "{context}");
+    assert!(printed(&view, "breaks").iter().any(|row| row == "breaking now"), "{context}");
     let never = view.step("never").unwrap_or_else(|| panic!("no step never: {context}"));
     assert_eq!(never.status, Status::Skipped, "{context}");
-    let everything: Vec<String> = view.steps.iter().flat_map(|step| step.rows.clone()).collect();
-    assert!(everything.iter().all(|row| !row.contains("should not run")), "{context}");
+    assert!(view.steps.iter().flat_map(|step| &step.rows).all(|row| row != "should not run"), "{context}");
     system.assert_no_vm_left().await;
 }
 
@@ -84,4 +83,12 @@ pub fn rows<'a>(view: &'a JobView, name: &str) -> &'a [String] {
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()
+}
+
+/// What the named step's script printed: its rows after the group that echoes the script
+/// (`##[group]Run …` … `##[endgroup]`), so a script line is never taken for its output.
+pub fn printed<'a>(view: &'a JobView, name: &str) -> &'a [String] {
+    let rows = rows(view, name);
+    let start = rows.iter().position(|row| row == "##[endgroup]").map_or(0, |end| end + 1);
+    &rows[start..]
 }
