@@ -35,6 +35,11 @@ async fn a_job_shows_its_steps_rows_outputs_and_masks_its_secret() {
         "{context}"
     );
 
+    // "Set up job" holds what happened before the first step: the VM booting the label.
+    let setup = rows(&view, SET_UP_JOB);
+    assert!(setup.iter().any(|row| row == &format!("vm booting {LABEL}")), "{context}");
+    assert!(!rows(&view, COMPLETE_JOB).is_empty(), "{context}");
+
     let hello = printed(&view, "hello");
     let host = hostname();
     let guest = hello
