@@ -102,6 +102,8 @@ async fn an_orchestrator_gone_silent_fails_the_task_saying_so() {
     );
     let stopped = view.stopped.zip(view.started).map(|(stopped, started)| stopped - started);
     assert!(stopped.is_some_and(|took| took >= time::Duration::seconds(60)), "{view:#?}");
+    // Woken again, the orchestrator ends the job (or gives it up) and its VM goes.
+    system.assert_no_vm_left().await;
 }
 
 /// The forge answers 503 for 20 s while a step prints: once it is back, every row is there once.
