@@ -1,0 +1,134 @@
+//! A stateful fake of GitHub's self-hosted runner services, written from the protocol reference
+//! `/work/shared/protocols/github.md` (cited below as "ref §n") before any client existed.
+//!
+//! One axum server on `127.0.0.1:0` plays every host a runner talks to, each on its own path
+//! prefix of the same base URL, and every URL it hands out points back at itself:
+//! - `{base}/OWNER/REPO` is the web URL a runner registers with;
+//! - `{base}/api/v3/` is the REST API, as on GitHub Enterprise Server (a loopback host is not
+//!   github.com, so a client takes the GHES branch, or reaches it through an API-base override);
+//! - `{base}/pipelines/` is the tenant of the legacy flow (ref §1.4);
+//! - `{base}/oauth/token` is the OAuth token endpoint (ref §2).
+//!
+//! The fake is strict where the reference says the server is: unknown tokens are refused, a JWT
+//! must be signed with the registered key, and so on. Tests drive it with the methods of
+//! [`FakeGithub`] and read what a user would see.
+
+mod api_error;
+mod jwt;
+mod legacy;
+mod oauth;
+mod registration;
+mod rsa_key;
+mod server;
+mod state;
+
+use std::sync::Arc;
+
+pub use state::RunnerView;
+
+/// How the fake behaves where the reference leaves the server a choice.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What `runner-registration` answers in `use_v2_flow` (ref §1.1): `true` sends clients to
+    /// the runner-admin flow (§1.3), `false` to the legacy pipelines flow (§1.4).
+    pub use_v2_flow: bool,
+    /// Whether the legacy flow's agent properties carry `UseV2Flow`/`ServerUrlV2` (ref §1.4
+    /// step 3), forcing the broker listener as github.com does.
+    pub legacy_forces_broker: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { use_v2_flow: true, legacy_forces_broker: true }
+    }
+}
+
+/// Why the fake could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("bind 127.0.0.1:0")]
+    Bind(#[source] std::io::Error),
+}
+
+/// A running fake GitHub. Dropping it stops the server.
+pub struct FakeGithub {
+    base: String,
+    shared: Arc<state::Shared>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FakeGithub {
+    /// Starts the fake on a fresh loopback port.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(StartError::Bind)?;
+        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let base = format!("http://{addr}");
+        let shared = Arc::new(state::Shared::new(config, base.clone()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let app = server::router(shared.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::warn!(%error, "fake github server stopped");
+            }
+        });
+        Ok(Self { base, shared, _shutdown: tx })
+    }
+
+    /// The server's base URL, `http://127.0.0.1:<port>` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The web URL of a repository, what a user passes to `config.sh --url`.
+    pub fn repo_url(&self, owner: &str, repo: &str) -> String {
+        format!("{}/{owner}/{repo}", self.base)
+    }
+
+    /// The REST API base as on GHES (`<host>/api/v3/`), for an API-base override too.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v3/", self.base)
+    }
+
+    /// Mints a registration token, as the "New self-hosted runner" page shows one (ref §1.1).
+    pub fn registration_token(&self) -> String {
+        self.shared.mint_registration_token(state::TokenKind::Register)
+    }
+
+    /// Mints a remove token (ref §1.1, `runner_event: "remove"`).
+    pub fn remove_token(&self) -> String {
+        self.shared.mint_registration_token(state::TokenKind::Remove)
+    }
+
+    /// The runners registered now, as the repository's runner settings page lists them.
+    pub fn runners(&self) -> Vec<RunnerView> {
+        self.shared.runners()
+    }
+
+    /// Deletes a runner as a user would from the settings page; its OAuth client stops working.
+    pub fn delete_runner(&self, id: u64) -> bool {
+        self.shared.delete_runner(id)
+    }
+
+    /// Waits until `check` holds for the fake's state or the deadline passes; woken by every
+    /// change, never by polling.
+    pub async fn wait_for<T>(
+        &self,
+        deadline: std::time::Duration,
+        mut check: impl FnMut(&FakeGithub) -> Option<T>,
+    ) -> Option<T> {
+        let mut changes = self.shared.subscribe();
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            if let Some(found) = check(self) {
+                return Some(found);
+            }
+            match tokio::time::timeout_at(until, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return check(self),
+            }
+        }
+    }
+}

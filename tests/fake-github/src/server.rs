@@ -1,0 +1,34 @@
+//! The routes: every host of the reference on its own path prefix of one server.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post, put};
+
+use crate::state::Shared;
+use crate::{legacy, oauth, registration};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/actions/runner-registration", post(registration::runner_registration))
+        .route("/actions/runners/register", post(registration::register));
+    // ref §1.3: ENTITY is a repository, an organisation or an enterprise.
+    let api = ["/repos/{owner}/{repo}", "/orgs/{org}", "/enterprises/{ent}"].into_iter().fold(api, |api, scope| {
+        api.route(&format!("{scope}/actions/runner-groups"), get(registration::runner_groups))
+            .route(&format!("{scope}/actions/runners"), get(registration::list_runners))
+            .route(&format!("{scope}/actions/runners/{{id}}"), delete(registration::delete_runner))
+    });
+    let pipelines = Router::new()
+        .route("/_apis/connectionData", get(legacy::connection_data))
+        .route("/_apis/distributedtask/pools", get(legacy::pools))
+        .route("/_apis/distributedtask/pools/{pool_id}/agents", post(legacy::add_agent).get(legacy::list_agents))
+        .route(
+            "/_apis/distributedtask/pools/{pool_id}/agents/{agent_id}",
+            put(legacy::replace_agent).delete(legacy::delete_agent),
+        );
+    Router::new()
+        .nest("/api/v3", api)
+        .nest("/pipelines", pipelines)
+        .route("/oauth/token", post(oauth::token))
+        .with_state(shared)
+}

@@ -1,0 +1,5 @@
+//! Tests of the fake GitHub itself, over raw HTTP as a runner would speak to it.
+
+mod oauth;
+mod registration;
+mod runner_key;
