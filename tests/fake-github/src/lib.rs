@@ -14,6 +14,7 @@
 //! [`FakeGithub`] and read what a user would see.
 
 mod api_error;
+mod broker;
 mod jwt;
 mod legacy;
 mod oauth;
@@ -24,7 +25,7 @@ mod state;
 
 use std::sync::Arc;
 
-pub use state::RunnerView;
+pub use state::{JobPhase, RunnerView};
 
 /// How the fake behaves where the reference leaves the server a choice.
 #[derive(Debug, Clone)]
@@ -35,11 +36,14 @@ pub struct Config {
     /// Whether the legacy flow's agent properties carry `UseV2Flow`/`ServerUrlV2` (ref §1.4
     /// step 3), forcing the broker listener as github.com does.
     pub legacy_forces_broker: bool,
+    /// How long the broker holds an empty message poll (ref §3.7: about 50 s on github.com);
+    /// tests shorten it so an idle poll costs little.
+    pub long_poll: std::time::Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { use_v2_flow: true, legacy_forces_broker: true }
+        Self { use_v2_flow: true, legacy_forces_broker: true, long_poll: std::time::Duration::from_secs(50) }
     }
 }
 
@@ -110,6 +114,76 @@ impl FakeGithub {
     /// Deletes a runner as a user would from the settings page; its OAuth client stops working.
     pub fn delete_runner(&self, id: u64) -> bool {
         self.shared.delete_runner(id)
+    }
+
+    /// Queues a job for a runner whose labels include all of `labels`; returns the job id.
+    pub fn queue_job(&self, labels: &[&str]) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.shared.lock().jobs.push(state::Job {
+            id: id.clone(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            runner_request_id: uuid::Uuid::new_v4().to_string(),
+            phase: JobPhase::Queued,
+            cancelled: false,
+        });
+        self.shared.changed();
+        id
+    }
+
+    /// Where a job is, or `None` for an unknown id.
+    pub fn job_phase(&self, job_id: &str) -> Option<JobPhase> {
+        self.shared.lock().jobs.iter().find(|j| j.id == job_id).map(|j| j.phase.clone())
+    }
+
+    /// Cancels a job as the "Cancel workflow" button does: a runner holding it gets a
+    /// `JobCancellation` message (ref §3.6, §4.5); a queued job is never offered.
+    pub fn cancel_job(&self, job_id: &str) {
+        {
+            let mut inner = self.shared.lock();
+            let Some(job) = inner.jobs.iter_mut().find(|j| j.id == job_id) else {
+                return;
+            };
+            job.cancelled = true;
+            let holder = match job.phase {
+                JobPhase::Queued => None,
+                JobPhase::Offered { runner_id } | JobPhase::Acknowledged { runner_id } => Some(runner_id),
+            };
+            if let Some(runner_id) = holder {
+                let body = serde_json::json!({"jobId": job_id, "timeout": "00:05:00"});
+                broker::push_message(&mut inner, runner_id, "JobCancellation", &body);
+            }
+        }
+        self.shared.changed();
+    }
+
+    /// The `status` of the runner's latest poll (`Online`/`Busy`), `None` without a session.
+    pub fn runner_status(&self, runner_id: u64) -> Option<String> {
+        let inner = self.shared.lock();
+        inner.sessions.values().find(|s| s.runner_id == runner_id).map(|s| s.status.clone())
+    }
+
+    /// Fault: answer the next `calls` authenticated service calls with 503.
+    pub fn fail_next(&self, calls: u32) {
+        self.shared.lock().faults.unavailable = calls;
+    }
+
+    /// Fault: every runner OAuth token stops working (401), forcing a refresh (ref §2, §6).
+    pub fn expire_tokens(&self) {
+        self.shared.lock().access_tokens.clear();
+        self.shared.changed();
+    }
+
+    /// Fault: another process holds a session for this runner, so creating one conflicts (409).
+    pub fn occupy_session(&self, runner_id: u64) {
+        let session = state::Session { runner_id, status: "Online".into() };
+        self.shared.lock().sessions.insert(uuid::Uuid::new_v4().to_string(), session);
+        self.shared.changed();
+    }
+
+    /// Fault: the broker forgets every session, so polls answer `RunnerSessionInvalid`.
+    pub fn invalidate_sessions(&self) {
+        self.shared.lock().sessions.clear();
+        self.shared.changed();
     }
 
     /// Waits until `check` holds for the fake's state or the deadline passes; woken by every

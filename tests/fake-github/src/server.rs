@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::state::Shared;
-use crate::{legacy, oauth, registration};
+use crate::{broker, legacy, oauth, registration};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -30,5 +30,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .nest("/api/v3", api)
         .nest("/pipelines", pipelines)
         .route("/oauth/token", post(oauth::token))
+        // ref §3.3: the broker base is `server_url` / `ServerUrlV2`.
+        .route("/broker/session", post(broker::create_session).delete(broker::delete_session))
+        .route("/broker/message", get(broker::poll))
+        .route("/broker/acknowledge", post(broker::acknowledge))
         .with_state(shared)
 }

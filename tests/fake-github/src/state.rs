@@ -43,6 +43,8 @@ pub(crate) struct Runner {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// The server's base URL, for the URLs that messages carry.
+    pub base: String,
     pub registration_tokens: HashMap<String, TokenKind>,
     /// Tenant bearer tokens handed out by runner-registration (ref §1.1).
     pub tenant_tokens: Vec<String>,
@@ -51,6 +53,49 @@ pub(crate) struct Inner {
     pub next_runner_id: u64,
     /// Runner OAuth access tokens (ref §2) → runner id.
     pub access_tokens: HashMap<String, u64>,
+    /// Broker sessions (ref §3.3) by session id.
+    pub sessions: HashMap<String, Session>,
+    /// Jobs in the order they were queued.
+    pub jobs: Vec<Job>,
+    /// Messages waiting for a runner's next poll (ref §3.6), by runner id.
+    pub mailboxes: HashMap<u64, std::collections::VecDeque<serde_json::Value>>,
+    pub next_message_id: i64,
+    pub faults: Faults,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub runner_id: u64,
+    /// The `status` of the runner's latest poll (ref §3.3): `Online` or `Busy`.
+    pub status: String,
+}
+
+/// What a test asked the fake to get wrong.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    /// Answer this many broker/run-service calls with 503.
+    pub unavailable: u32,
+}
+
+/// Where a queued job is, as the workflow run page would show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobPhase {
+    /// Waiting for a runner with matching labels.
+    Queued,
+    /// Offered to a runner in a `RunnerJobRequest` message.
+    Offered { runner_id: u64 },
+    /// The runner acknowledged the message (ref §3.3 acknowledge).
+    Acknowledged { runner_id: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub id: String,
+    pub labels: Vec<String>,
+    /// The `runner_request_id` of the broker message (ref §3.6).
+    pub runner_request_id: String,
+    pub phase: JobPhase,
+    pub cancelled: bool,
 }
 
 pub(crate) struct Shared {
@@ -67,12 +112,18 @@ impl Shared {
             Group { id: 2, name: "GitHub Actions".into(), default: false, is_hosted: true },
         ];
         let inner = Inner {
+            base: base.clone(),
             registration_tokens: HashMap::new(),
             tenant_tokens: Vec::new(),
             groups,
             runners: BTreeMap::new(),
             next_runner_id: 1,
             access_tokens: HashMap::new(),
+            sessions: HashMap::new(),
+            jobs: Vec::new(),
+            mailboxes: HashMap::new(),
+            next_message_id: 1,
+            faults: Faults::default(),
         };
         Self { config, base, inner: Mutex::new(inner), changes: watch::channel(0).0 }
     }
@@ -105,7 +156,9 @@ impl Shared {
     pub fn delete_runner(&self, id: u64) -> bool {
         let removed = {
             let mut inner = self.lock();
-            inner.access_tokens.retain(|_, runner| *runner != id);
+            // Tokens already issued stay valid until they expire, so the runner's next poll
+            // learns of the deletion as `RunnerNotFound` (ref §3.3, §6).
+            inner.sessions.retain(|_, session| session.runner_id != id);
             inner.runners.remove(&id).is_some()
         };
         self.changed();

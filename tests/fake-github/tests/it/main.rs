@@ -1,5 +1,6 @@
 //! Tests of the fake GitHub itself, over raw HTTP as a runner would speak to it.
 
+mod broker;
 mod oauth;
 mod registration;
 mod runner_key;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::registration::{http, register_v2};
 use crate::runner_key::{self, Alg};
 
-async fn exchange(url: &str, assertion: &str) -> (StatusCode, Value) {
+pub async fn exchange(url: &str, assertion: &str) -> (StatusCode, Value) {
     let answer = http()
         .post(url)
         .header("Accept", "application/json")
@@ -23,7 +23,7 @@ async fn exchange(url: &str, assertion: &str) -> (StatusCode, Value) {
     (status, answer.json().await.expect("token answer is JSON"))
 }
 
-async fn registered(fake: &FakeGithub) -> (String, String) {
+pub async fn registered(fake: &FakeGithub) -> (String, String) {
     let answer = register_v2(fake, "solstice-1", runner_key::key()).await;
     let auth = &answer["authorization"];
     (
