@@ -8,6 +8,7 @@ use std::time::Duration;
 use fake_forgejo::{FakeForgejo, JobSpec, Scope, Status};
 use testkit::rabbitmq::TestVhost;
 
+mod broker;
 mod jobs;
 mod support;
 
