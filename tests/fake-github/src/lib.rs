@@ -15,16 +15,19 @@
 
 mod api_error;
 mod broker;
+mod job_spec;
 mod jwt;
 mod legacy;
 mod oauth;
 mod registration;
 mod rsa_key;
+mod run_service;
 mod server;
 mod state;
 
 use std::sync::Arc;
 
+pub use job_spec::{JobSpec, StepSpec};
 pub use state::{JobPhase, RunnerView};
 
 /// How the fake behaves where the reference leaves the server a choice.
@@ -118,16 +121,50 @@ impl FakeGithub {
 
     /// Queues a job for a runner whose labels include all of `labels`; returns the job id.
     pub fn queue_job(&self, labels: &[&str]) -> String {
+        self.queue(JobSpec::new("build", labels, &[("hello", "echo hello")]))
+    }
+
+    /// Queues the job `spec` describes; returns its id (`jobId` in the message).
+    pub fn queue(&self, spec: JobSpec) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        self.shared.lock().jobs.push(state::Job {
+        let plan_id = uuid::Uuid::new_v4().to_string();
+        let job_token = format!("job-{}", uuid::Uuid::new_v4().simple());
+        let step_ids: Vec<String> = spec.steps.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let mut inner = self.shared.lock();
+        let ids = job_spec::MessageIds {
+            base: &self.base,
+            plan_id: &plan_id,
+            job_id: &id,
+            job_token: &job_token,
+            step_ids: &step_ids,
+            request_id: inner.jobs.len() as i64 + 1,
+        };
+        let message = job_spec::message(&spec, &ids);
+        inner.jobs.push(state::Job {
             id: id.clone(),
-            labels: labels.iter().map(|l| l.to_string()).collect(),
+            labels: spec.labels.clone(),
             runner_request_id: uuid::Uuid::new_v4().to_string(),
             phase: JobPhase::Queued,
             cancelled: false,
+            plan_id,
+            job_token,
+            message,
+            renewals: 0,
+            completion: None,
         });
+        drop(inner);
         self.shared.changed();
         id
+    }
+
+    /// How many times the job's lock was renewed (ref §4.3).
+    pub fn renewals(&self, job_id: &str) -> Option<u32> {
+        self.shared.lock().jobs.iter().find(|j| j.id == job_id).map(|j| j.renewals)
+    }
+
+    /// The completejob body the runner sent (ref §4.4), as received.
+    pub fn completion(&self, job_id: &str) -> Option<serde_json::Value> {
+        self.shared.lock().jobs.iter().find(|j| j.id == job_id).and_then(|j| j.completion.clone())
     }
 
     /// Where a job is, or `None` for an unknown id.
@@ -145,8 +182,8 @@ impl FakeGithub {
             };
             job.cancelled = true;
             let holder = match job.phase {
-                JobPhase::Queued => None,
-                JobPhase::Offered { runner_id } | JobPhase::Acknowledged { runner_id } => Some(runner_id),
+                JobPhase::Completed { .. } => None,
+                ref phase => phase.runner(),
             };
             if let Some(runner_id) = holder {
                 let body = serde_json::json!({"jobId": job_id, "timeout": "00:05:00"});

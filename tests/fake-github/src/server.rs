@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::state::Shared;
-use crate::{broker, legacy, oauth, registration};
+use crate::{broker, legacy, oauth, registration, run_service};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -34,5 +34,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/broker/session", post(broker::create_session).delete(broker::delete_session))
         .route("/broker/message", get(broker::poll))
         .route("/broker/acknowledge", post(broker::acknowledge))
+        // ref §4: the run service base is the message's `run_service_url` and the
+        // SystemVssConnection `url`.
+        .route("/run/acquirejob", post(run_service::acquire))
+        .route("/run/renewjob", post(run_service::renew))
+        .route("/run/completejob", post(run_service::complete))
         .with_state(shared)
 }

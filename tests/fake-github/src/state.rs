@@ -86,6 +86,23 @@ pub enum JobPhase {
     Offered { runner_id: u64 },
     /// The runner acknowledged the message (ref §3.3 acknowledge).
     Acknowledged { runner_id: u64 },
+    /// The runner fetched the job message (ref §4.1 acquirejob).
+    Acquired { runner_id: u64 },
+    /// The runner reported the end (ref §4.4 completejob).
+    Completed { runner_id: u64 },
+}
+
+impl JobPhase {
+    /// The runner holding the job, if any.
+    pub fn runner(&self) -> Option<u64> {
+        match *self {
+            JobPhase::Queued => None,
+            JobPhase::Offered { runner_id }
+            | JobPhase::Acknowledged { runner_id }
+            | JobPhase::Acquired { runner_id }
+            | JobPhase::Completed { runner_id } => Some(runner_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +113,15 @@ pub(crate) struct Job {
     pub runner_request_id: String,
     pub phase: JobPhase,
     pub cancelled: bool,
+    pub plan_id: String,
+    /// The job access token (ref §0, third kind), handed out in the message only.
+    pub job_token: String,
+    /// The `AgentJobRequestMessage` acquirejob returns (ref §4.2).
+    pub message: serde_json::Value,
+    /// How many renewjob calls succeeded (ref §4.3).
+    pub renewals: u32,
+    /// The completejob body (ref §4.4), once received.
+    pub completion: Option<serde_json::Value>,
 }
 
 pub(crate) struct Shared {

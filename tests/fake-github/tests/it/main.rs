@@ -3,4 +3,5 @@
 mod broker;
 mod oauth;
 mod registration;
+mod run_service;
 mod runner_key;
