@@ -97,7 +97,7 @@ async fn an_orchestrator_gone_silent_fails_the_task_saying_so() {
     assert_eq!(view.status, Status::Failure, "{view:#?}\n{logs}");
     let everything: Vec<&String> = view.steps.iter().flat_map(|step| &step.rows).collect();
     assert!(
-        everything.iter().any(|row| row.contains("The orchestrator sent nothing about this job for 60 s")),
+        everything.iter().any(|row| row.contains("Nothing was heard about this job for 60 s")),
         "{view:#?}\n{logs}"
     );
     let stopped = view.stopped.zip(view.started).map(|(stopped, started)| stopped - started);

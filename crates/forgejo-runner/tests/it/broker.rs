@@ -86,7 +86,7 @@ async fn a_broker_gone_for_good_mid_job_fails_the_task_with_a_row_and_the_daemon
     assert_eq!(view.status, Status::Failure, "{view:#?}");
     assert!(view.step("long").is_some_and(|step| step.status != Status::Running), "{view:#?}");
     let rows = site.rows(job);
-    assert!(rows.iter().any(|row| row.contains("sent nothing about this job")), "{rows:#?}");
+    assert!(rows.iter().any(|row| row.contains("Nothing was heard about this job for 60 s")), "{rows:#?}");
     assert!(view.log_archived, "the log is closed");
 
     // Once the reconnect budget is spent the daemon ends with the bus-lost exit code, not a panic.

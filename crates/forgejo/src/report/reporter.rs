@@ -217,7 +217,7 @@ impl Reporter {
                 () = sleep_until(silence_at.unwrap_or(next_flush)), if silence_at.is_some() => {
                     let seconds = config.silence_timeout.as_secs();
                     let text = format!(
-                        "The orchestrator sent nothing about this job for {seconds} s (its heartbeats stopped); the job is failed."
+                        "Nothing was heard about this job for {seconds} s: the orchestrator's heartbeats stopped, or this runner lost its link to the broker; the job is failed."
                     );
                     self.ledger.fail(time::OffsetDateTime::now_utc(), &text, TaskResult::Failure);
                     self.save(checkpoint).await;
