@@ -20,15 +20,18 @@ mod jwt;
 mod legacy;
 mod oauth;
 mod registration;
+mod results;
 mod rsa_key;
 mod run_service;
 mod server;
 mod state;
+mod view;
 
 use std::sync::Arc;
 
 pub use job_spec::{JobSpec, StepSpec};
 pub use state::{JobPhase, RunnerView};
+pub use view::{JobView, StepView};
 
 /// How the fake behaves where the reference leaves the server a choice.
 #[derive(Debug, Clone)]
@@ -151,10 +154,18 @@ impl FakeGithub {
             message,
             renewals: 0,
             completion: None,
+            steps: Default::default(),
+            change_order: 0,
+            job_log: None,
         });
         drop(inner);
         self.shared.changed();
         id
+    }
+
+    /// What the job's page shows now, or `None` for an unknown id.
+    pub fn view(&self, job_id: &str) -> Option<JobView> {
+        self.shared.lock().jobs.iter().find(|j| j.id == job_id).map(view::job_view)
     }
 
     /// How many times the job's lock was renewed (ref §4.3).

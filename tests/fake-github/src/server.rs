@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::state::Shared;
-use crate::{broker, legacy, oauth, registration, run_service};
+use crate::{broker, legacy, oauth, registration, results, run_service};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -39,5 +39,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/run/acquirejob", post(run_service::acquire))
         .route("/run/renewjob", post(run_service::renew))
         .route("/run/completejob", post(run_service::complete))
+        // ref §5.1: `{results_endpoint}twirp/<service>/<method>`.
+        .route(
+            "/results/twirp/github.actions.results.api.v1.WorkflowStepUpdateService/WorkflowStepsUpdate",
+            post(results::steps_update),
+        )
+        .route("/results/twirp/results.services.receiver.Receiver/{method}", post(results::receiver))
+        .route("/blobs/{id}", put(results::put_blob))
         .with_state(shared)
 }

@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub mailboxes: HashMap<u64, std::collections::VecDeque<serde_json::Value>>,
     pub next_message_id: i64,
     pub faults: Faults,
+    /// The blob store behind the signed URLs (ref §5.4), by blob id.
+    pub blobs: HashMap<String, Blob>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,40 @@ pub(crate) struct Job {
     pub renewals: u32,
     /// The completejob body (ref §4.4), once received.
     pub completion: Option<serde_json::Value>,
+    /// Step records from WorkflowStepsUpdate (ref §5.3), by `external_id`.
+    pub steps: BTreeMap<String, StepRecord>,
+    pub change_order: i64,
+    /// The job log once its metadata arrived (ref §5.4).
+    pub job_log: Option<String>,
+}
+
+/// One step as the Results service knows it (ref §5.3, §5.4).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StepRecord {
+    pub number: i64,
+    pub name: String,
+    pub status: i64,
+    pub conclusion: i64,
+    pub log: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// What a signed blob URL is for (ref §5.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BlobTarget {
+    StepLog { job_id: String, step_id: String },
+    JobLog { job_id: String },
+    StepSummary { job_id: String, step_id: String },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Blob {
+    pub signature: String,
+    pub target: BlobTarget,
+    pub data: Vec<u8>,
+    /// Append-blob uploads are sealed by the last block (ref §5.4).
+    pub sealed: bool,
+    pub created: bool,
 }
 
 pub(crate) struct Shared {
@@ -150,6 +186,7 @@ impl Shared {
             mailboxes: HashMap::new(),
             next_message_id: 1,
             faults: Faults::default(),
+            blobs: HashMap::new(),
         };
         Self { config, base, inner: Mutex::new(inner), changes: watch::channel(0).0 }
     }

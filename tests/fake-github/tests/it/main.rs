@@ -3,5 +3,6 @@
 mod broker;
 mod oauth;
 mod registration;
+mod results;
 mod run_service;
 mod runner_key;

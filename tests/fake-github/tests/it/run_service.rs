@@ -112,3 +112,34 @@ async fn renew_and_complete_with_the_job_token_record_what_the_run_page_shows() 
     // ref §4.3: once the job is over, renew answers 404 and the runner abandons it.
     assert_eq!(renew(token).await.expect("renew").status(), StatusCode::NOT_FOUND);
 }
+
+/// A job acquired by a runner: what a runner holds while it runs the job.
+pub struct Acquired {
+    pub job: String,
+    pub message: Value,
+    /// `Bearer <job token>`.
+    pub token: String,
+    pub results: String,
+}
+
+pub async fn acquired(fake: &fake_github::FakeGithub, spec: JobSpec) -> Acquired {
+    let runner = runner(fake).await;
+    let session = open_session(&runner).await;
+    let job = fake.queue(spec);
+    let (_, message) = poll(&runner, &session, "Online").await;
+    let body: Value = serde_json::from_str(message.expect("message")["body"].as_str().expect("body")).expect("json");
+    let message: Value = http()
+        .post(format!("{}acquirejob", body["run_service_url"].as_str().expect("url")))
+        .header("Authorization", &runner.bearer)
+        .json(&json!({"jobMessageId": body["runner_request_id"], "runnerOS": "Linux"}))
+        .send()
+        .await
+        .expect("acquire")
+        .json()
+        .await
+        .expect("json");
+    let token =
+        message["resources"]["endpoints"][0]["authorization"]["parameters"]["AccessToken"].as_str().expect("job token");
+    let results = message["variables"]["system.github.results_endpoint"]["value"].as_str().expect("results");
+    Acquired { job, token: format!("Bearer {token}"), results: results.to_string(), message }
+}
