@@ -18,6 +18,7 @@ mod broker;
 mod job_spec;
 mod jwt;
 mod legacy;
+mod live_console;
 mod oauth;
 mod registration;
 mod results;

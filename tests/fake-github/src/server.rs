@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::state::Shared;
-use crate::{broker, legacy, oauth, registration, results, run_service};
+use crate::{broker, legacy, live_console, oauth, registration, results, run_service};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -46,5 +46,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/results/twirp/results.services.receiver.Receiver/{method}", post(results::receiver))
         .route("/blobs/{id}", put(results::put_blob))
+        // ref §5.2: the `FeedStreamUrl` of the SystemVssConnection.
+        .route("/feed/{job_id}", get(live_console::feed))
         .with_state(shared)
 }

@@ -140,6 +140,8 @@ pub(crate) struct StepRecord {
     pub conclusion: i64,
     pub log: Option<String>,
     pub summary: Option<String>,
+    /// Live-console lines (ref §5.2) by their 1-based line number within the step.
+    pub live: BTreeMap<i64, String>,
 }
 
 /// What a signed blob URL is for (ref §5.4).

@@ -37,6 +37,8 @@ pub struct StepView {
     pub log: Option<Vec<String>>,
     /// The step summary's markdown (ref §5.4), once published.
     pub summary: Option<String>,
+    /// The live console's lines in line order (ref §5.2), as they streamed in.
+    pub live: Vec<String>,
 }
 
 pub(crate) fn job_view(job: &Job) -> JobView {
@@ -94,6 +96,7 @@ fn step_view(id: &str, record: &StepRecord) -> StepView {
         },
         log: record.log.as_deref().map(lines),
         summary: record.summary.clone(),
+        live: record.live.values().cloned().collect(),
     }
 }
 
