@@ -18,7 +18,7 @@ pub use event::{Annotation, AnnotationLevel, Event, JobEvent, JobResult, Outcome
 pub use request::{
     CheckoutRequest, Contexts, EnvLayers, ForgeKind, JobRequest, Origin, RunDefaults, StepCommand, StepKind, Workspace,
 };
-pub use sealed::{BusKey, KeyError, SealError, Sealed, SecretString};
+pub use sealed::{BusKey, KeyError, OpenSecretsError, SealError, Sealed, SecretString};
 pub use template::Template;
 
 /// Version of the JSON shape of [`JobRequest`] and [`JobEvent`].

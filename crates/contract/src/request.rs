@@ -3,7 +3,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::{SCHEMA_VERSION, Sealed, Template};
+use crate::sealed::OpenSecretsError;
+use crate::{BusKey, SCHEMA_VERSION, Sealed, SecretString, Template};
 
 /// One job (one matrix combination) to run, as a forge runner publishes it (brief §3.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,24 @@ pub struct JobRequest {
 }
 
 impl JobRequest {
+    /// Opens every sealed secret with the bus key (standard base64), each bound to this job's
+    /// id: what the agent, or the orchestrator for an agentless guest, does with the start
+    /// message.
+    pub fn open_secrets(&self, bus_key: &SecretString) -> Result<BTreeMap<String, SecretString>, OpenSecretsError> {
+        if self.secrets.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let key = BusKey::from_base64(bus_key.expose()).map_err(OpenSecretsError::Key)?;
+        self.secrets
+            .iter()
+            .map(|(name, sealed)| {
+                key.open(self.job_id, sealed)
+                    .map(|value| (name.clone(), value))
+                    .map_err(|error| OpenSecretsError::Secret { name: name.clone(), error })
+            })
+            .collect()
+    }
+
     /// A request with the fields every job needs and everything else empty.
     pub fn new(job_id: Ulid, origin: Origin, route_label: impl Into<String>, job_key: impl Into<String>) -> Self {
         let job_key = job_key.into();

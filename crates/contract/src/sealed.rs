@@ -164,3 +164,13 @@ impl<'de> Deserialize<'de> for SecretString {
         String::deserialize(deserializer).map(SecretString::new)
     }
 }
+
+/// Why a job's secrets could not be opened. The text is what the job's log shows, so it says
+/// which secret and why in one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSecretsError {
+    #[error("The job's secrets cannot be opened: {0}")]
+    Key(KeyError),
+    #[error("The job's secret '{name}' cannot be opened: {error}")]
+    Secret { name: String, error: SealError },
+}

@@ -15,7 +15,7 @@ mod unpack;
 
 use std::collections::BTreeMap;
 
-use contract::{AgentEvent, BusKey, ControlMessage, Event, JobRequest, Outcome, SecretString};
+use contract::{AgentEvent, ControlMessage, Event, Outcome};
 use engine::{EngineConfig, Host};
 use orchestrator::AgentOutput;
 use tokio::sync::{mpsc, oneshot};
@@ -49,7 +49,7 @@ pub(crate) async fn run(session: &Session, input: AgentlessInput<'_>) -> Agentle
     let Some(ControlMessage::Start { request, bus_key }) = start else {
         return AgentlessEnd { status: "no start message for the job".to_owned(), success: false };
     };
-    let secrets = match open_secrets(&request, &bus_key) {
+    let secrets = match request.open_secrets(&bus_key).map_err(|error| error.to_string()) {
         Ok(secrets) => secrets,
         Err(error) => {
             tracing::error!(%error, "cannot open the job's secrets");
@@ -133,21 +133,4 @@ fn engine_control(
         }
     });
     rx
-}
-
-/// Opens every sealed secret of the request with the bus key of the start message.
-fn open_secrets(request: &JobRequest, bus_key: &SecretString) -> Result<BTreeMap<String, SecretString>, String> {
-    if request.secrets.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let key = BusKey::from_base64(bus_key.expose()).map_err(|e| format!("The job's secrets cannot be opened: {e}"))?;
-    request
-        .secrets
-        .iter()
-        .map(|(name, sealed)| {
-            key.open(request.job_id, sealed)
-                .map(|value| (name.clone(), value))
-                .map_err(|e| format!("The job's secret '{name}' cannot be opened: {e}"))
-        })
-        .collect()
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use contract::{AgentEvent, BusKey, ControlMessage, Event, JobRequest, Outcome, SecretString};
+use contract::{AgentEvent, ControlMessage, Event, Outcome};
 use engine::{EngineConfig, JobReport, LocalHost};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -44,7 +44,7 @@ where
     let (events_tx, events_rx) = mpsc::channel::<AgentEvent>(256);
     let writer = tokio::spawn(write_events(events_rx, output));
 
-    let report = match open_secrets(&request, &bus_key) {
+    let report = match request.open_secrets(&bus_key).map_err(|error| error.to_string()) {
         Err(error) => {
             tracing::error!(job_id = %request.job_id, %error, "cannot open the job's secrets");
             let report = JobReport { result: Outcome::Failure, outputs: BTreeMap::new(), error: Some(error) };
@@ -77,23 +77,6 @@ fn agent_host() -> LocalHost {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(name, _)| !name.starts_with("SOLSTICE_"));
     LocalHost::with_env(env).adopting_orphans()
-}
-
-/// Opens every `request.secrets` entry with the bus key from the start message.
-fn open_secrets(request: &JobRequest, bus_key: &SecretString) -> Result<BTreeMap<String, SecretString>, String> {
-    if request.secrets.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let key = BusKey::from_base64(bus_key.expose()).map_err(|e| format!("The job's secrets cannot be opened: {e}"))?;
-    request
-        .secrets
-        .iter()
-        .map(|(name, sealed)| {
-            key.open(request.job_id, sealed)
-                .map(|value| (name.clone(), value))
-                .map_err(|e| format!("The job's secret '{name}' cannot be opened: {e}"))
-        })
-        .collect()
 }
 
 /// Forwards control lines to the engine until stdin closes (which is not a cancel).
