@@ -113,6 +113,14 @@ impl FakeGithub {
         self.shared.mint_registration_token(state::TokenKind::Remove)
     }
 
+    /// A personal access token with runner-admin rights, for minting registration and remove
+    /// tokens through the REST API (ref §1.1).
+    pub fn admin_token(&self) -> String {
+        let token = format!("ghp_{}", uuid::Uuid::new_v4().simple());
+        self.shared.lock().admin_tokens.push(token.clone());
+        token
+    }
+
     /// The runners registered now, as the repository's runner settings page lists them.
     pub fn runners(&self) -> Vec<RunnerView> {
         self.shared.runners()

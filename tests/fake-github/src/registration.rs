@@ -45,6 +45,42 @@ fn check_token(shared: &Shared, headers: &HeaderMap, kind: TokenKind) -> Result<
     }
 }
 
+/// The PAT of `Authorization: basic base64("github:<PAT>")` (the official client, ref §1.1) or
+/// of the usual `Bearer`/`token` schemes.
+fn admin_token(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(credential.trim()).ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        return decoded.split_once(':').map(|(_, pat)| pat.to_string());
+    }
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then(|| credential.trim().to_string())
+}
+
+fn mint(shared: &Shared, headers: &HeaderMap, kind: TokenKind) -> Response {
+    let allowed = admin_token(headers).is_some_and(|pat| shared.lock().admin_tokens.contains(&pat));
+    if !allowed {
+        return api_error::rest(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    let token = shared.mint_registration_token(kind);
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let expires = expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    (StatusCode::CREATED, Json(json!({"token": token, "expires_at": expires}))).into_response()
+}
+
+/// `POST ENTITY/actions/runners/registration-token` with a PAT (ref §1.1).
+pub(crate) async fn mint_registration_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    mint(&shared, &headers, TokenKind::Register)
+}
+
+/// `POST ENTITY/actions/runners/remove-token` with a PAT (ref §1.1).
+pub(crate) async fn mint_remove_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    mint(&shared, &headers, TokenKind::Remove)
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct RegistrationBody {
     url: String,

@@ -16,6 +16,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = ["/repos/{owner}/{repo}", "/orgs/{org}", "/enterprises/{ent}"].into_iter().fold(api, |api, scope| {
         api.route(&format!("{scope}/actions/runner-groups"), get(registration::runner_groups))
             .route(&format!("{scope}/actions/runners"), get(registration::list_runners))
+            .route(&format!("{scope}/actions/runners/registration-token"), post(registration::mint_registration_token))
+            .route(&format!("{scope}/actions/runners/remove-token"), post(registration::mint_remove_token))
             .route(&format!("{scope}/actions/runners/{{id}}"), delete(registration::delete_runner))
     });
     let pipelines = Router::new()

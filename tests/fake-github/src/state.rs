@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub registration_tokens: HashMap<String, TokenKind>,
     /// Tenant bearer tokens handed out by runner-registration (ref §1.1).
     pub tenant_tokens: Vec<String>,
+    /// Personal access tokens with runner-admin rights (ref §1.1, minting registration tokens).
+    pub admin_tokens: Vec<String>,
     pub groups: Vec<Group>,
     pub runners: BTreeMap<u64, Runner>,
     pub next_runner_id: u64,
@@ -179,6 +181,7 @@ impl Shared {
             base: base.clone(),
             registration_tokens: HashMap::new(),
             tenant_tokens: Vec::new(),
+            admin_tokens: Vec::new(),
             groups,
             runners: BTreeMap::new(),
             next_runner_id: 1,

@@ -233,3 +233,30 @@ async fn legacy_flow_registers_an_agent_through_connection_data_and_pools() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert!(fake.runners().is_empty());
 }
+
+#[tokio::test]
+async fn pat_mints_registration_and_remove_tokens_that_work() {
+    use base64::Engine;
+    let fake = FakeGithub::start(Config::default()).await.expect("start");
+    let pat = fake.admin_token();
+    let basic = format!("basic {}", base64::engine::general_purpose::STANDARD.encode(format!("github:{pat}")));
+    let mint = |kind: &str, auth: String| {
+        http()
+            .post(format!("{}repos/octo/hello/actions/runners/{kind}", fake.api_url()))
+            .header("Authorization", auth)
+            .header("Accept", "application/vnd.github.v3+json")
+            .send()
+    };
+    let refused = mint("registration-token", "basic Z2l0aHViOm5vcGU=".into()).await.expect("mint");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let minted = mint("registration-token", basic.clone()).await.expect("mint");
+    assert_eq!(minted.status(), StatusCode::CREATED);
+    let minted: Value = minted.json().await.expect("json");
+    assert!(minted["expires_at"].as_str().is_some());
+    let token = minted["token"].as_str().expect("token");
+    assert_eq!(runner_registration(&fake, token, "register").await.status(), StatusCode::OK);
+    let remove: Value = mint("remove-token", basic).await.expect("mint").json().await.expect("json");
+    let remove = remove["token"].as_str().expect("token");
+    assert_eq!(runner_registration(&fake, remove, "remove").await.status(), StatusCode::OK);
+    assert_eq!(runner_registration(&fake, remove, "register").await.status(), StatusCode::NOT_FOUND);
+}
