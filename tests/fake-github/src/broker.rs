@@ -190,14 +190,10 @@ fn offer_job(inner: &mut Inner, runner_id: u64) {
         "id": job.id,
         "runner_request_id": job.runner_request_id,
         "should_acknowledge": true,
-        "run_service_url": format!("{}/run/", inner_base(inner)),
+        "run_service_url": format!("{}/run/", inner.base),
         "billing_owner_id": "fake-billing-owner",
     });
     push_message(inner, runner_id, "RunnerJobRequest", &body);
-}
-
-fn inner_base(inner: &Inner) -> &str {
-    &inner.base
 }
 
 /// Puts a message in the runner's mailbox in the `TaskAgentMessage` envelope (ref §3.5).

@@ -7,7 +7,11 @@
 //! - `{base}/api/v3/` is the REST API, as on GitHub Enterprise Server (a loopback host is not
 //!   github.com, so a client takes the GHES branch, or reaches it through an API-base override);
 //! - `{base}/pipelines/` is the tenant of the legacy flow (ref §1.4);
-//! - `{base}/oauth/token` is the OAuth token endpoint (ref §2).
+//! - `{base}/oauth/token` is the OAuth token endpoint (ref §2);
+//! - `{base}/broker/` is the broker (`server_url`, ref §3.3);
+//! - `{base}/run/` is the run service (`run_service_url` and the SystemVssConnection `url`, ref §4);
+//! - `{base}/results/` is the Results service (ref §5.3–§5.4) and `{base}/blobs/` its blob store;
+//! - `ws://…/feed/<job id>` is the live console (`FeedStreamUrl`, ref §5.2).
 //!
 //! The fake is strict where the reference says the server is: unknown tokens are refused, a JWT
 //! must be signed with the registered key, and so on. Tests drive it with the methods of

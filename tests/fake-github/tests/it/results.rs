@@ -139,3 +139,29 @@ async fn view_shows_conclusion_outputs_and_annotations_from_completejob() {
     assert_eq!(view.outputs.get("v").map(String::as_str), Some("42"));
     assert_eq!(view.annotations, vec![annotation]);
 }
+
+#[tokio::test]
+async fn job_log_uploaded_in_one_block_shows_after_its_metadata() {
+    let fake = fake().await;
+    let job = acquired(&fake, JobSpec::new("build", &["illumos"], &[("a", "true")])).await;
+    let body = ids(&job);
+    let (status, _) = twirp(&job, "CreateJobLogsMetadata", body.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "metadata before any upload is refused");
+    let (_, signed) = twirp(&job, "GetJobLogsSignedBlobURL", body.clone()).await;
+    let url = signed["logs_url"].as_str().expect("logs url");
+    let log = "2024-05-01T12:00:00.1234567Z ##[group]Run true\n2024-05-01T12:00:00.2234567Z ##[endgroup]\n";
+    let put = http()
+        .put(url)
+        .header("x-ms-blob-type", "BlockBlob")
+        .header("Content-Type", "text/plain")
+        .body(log)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), StatusCode::CREATED);
+    assert_eq!(fake.view(&job.job).expect("view").log, None);
+    let (status, ok) = twirp(&job, "CreateJobLogsMetadata", body).await;
+    assert_eq!((status, ok), (StatusCode::OK, json!({"ok": true})));
+    let view = fake.view(&job.job).expect("view");
+    assert_eq!(view.log, Some(vec!["##[group]Run true".to_string(), "##[endgroup]".to_string()]));
+}
