@@ -19,6 +19,7 @@
 
 mod api_error;
 mod broker;
+mod jit_config;
 mod job_spec;
 mod jwt;
 mod legacy;

@@ -60,9 +60,13 @@ fn admin_token(headers: &HeaderMap) -> Option<String> {
         .then(|| credential.trim().to_string())
 }
 
+/// Whether the request carries a known PAT with runner-admin rights.
+pub(crate) fn admin_allowed(shared: &Shared, headers: &HeaderMap) -> bool {
+    admin_token(headers).is_some_and(|pat| shared.lock().admin_tokens.contains(&pat))
+}
+
 fn mint(shared: &Shared, headers: &HeaderMap, kind: TokenKind) -> Response {
-    let allowed = admin_token(headers).is_some_and(|pat| shared.lock().admin_tokens.contains(&pat));
-    if !allowed {
+    if !admin_allowed(shared, headers) {
         return api_error::rest(StatusCode::UNAUTHORIZED, "Bad credentials");
     }
     let token = shared.mint_registration_token(kind);

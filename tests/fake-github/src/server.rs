@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::state::Shared;
-use crate::{broker, legacy, live_console, oauth, registration, results, run_service};
+use crate::{broker, jit_config, legacy, live_console, oauth, registration, results, run_service};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -18,6 +18,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             .route(&format!("{scope}/actions/runners"), get(registration::list_runners))
             .route(&format!("{scope}/actions/runners/registration-token"), post(registration::mint_registration_token))
             .route(&format!("{scope}/actions/runners/remove-token"), post(registration::mint_remove_token))
+            .route(&format!("{scope}/actions/runners/generate-jitconfig"), post(jit_config::generate))
             .route(&format!("{scope}/actions/runners/{{id}}"), delete(registration::delete_runner))
     });
     let pipelines = Router::new()

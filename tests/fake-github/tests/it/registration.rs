@@ -260,3 +260,50 @@ async fn pat_mints_registration_and_remove_tokens_that_work() {
     assert_eq!(runner_registration(&fake, remove, "remove").await.status(), StatusCode::OK);
     assert_eq!(runner_registration(&fake, remove, "register").await.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn jit_config_holds_the_three_files_and_its_key_gets_a_token() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let fake = FakeGithub::start(Config::default()).await.expect("start");
+    let pat = fake.admin_token();
+    let answer = http()
+        .post(format!("{}repos/octo/hello/actions/runners/generate-jitconfig", fake.api_url()))
+        .header("Authorization", format!("Bearer {pat}"))
+        .json(&json!({"name": "jit-1", "runner_group_id": 1, "labels": ["self-hosted", "illumos"], "work_folder": "_work"}))
+        .send()
+        .await
+        .expect("generate");
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let answer: Value = answer.json().await.expect("json");
+    let files: Value = serde_json::from_slice(
+        &STANDARD.decode(answer["encoded_jit_config"].as_str().expect("config")).expect("base64"),
+    )
+    .expect("json files");
+    let file = |name: &str| -> Value {
+        serde_json::from_slice(&STANDARD.decode(files[name].as_str().expect("file")).expect("base64")).expect("json")
+    };
+    let (runner, credentials, params) = (file(".runner"), file(".credentials"), file(".credentials_rsaparams"));
+    let runners = fake.runners();
+    assert_eq!(runners.len(), 1);
+    assert!(runners[0].ephemeral);
+    assert_eq!(runner["agentId"], runners[0].id);
+    assert_eq!(answer["runner"]["id"], runners[0].id);
+    assert_eq!(credentials["data"]["clientId"], runners[0].client_id);
+
+    let number = |key: &str| {
+        rsa::BigUint::from_bytes_be(&STANDARD.decode(params[key].as_str().expect("param")).expect("base64"))
+    };
+    let key = rsa::RsaPrivateKey::from_components(
+        number("modulus"),
+        number("exponent"),
+        number("d"),
+        vec![number("p"), number("q")],
+    )
+    .expect("key from rsaparams");
+    let url = credentials["data"]["authorizationUrl"].as_str().expect("url");
+    let client_id = credentials["data"]["clientId"].as_str().expect("client id");
+    let jwt = runner_key::jwt(&key, runner_key::Alg::Ps256, &runner_key::claims(client_id, url));
+    let (status, token) = crate::oauth::exchange(url, &jwt).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+}
