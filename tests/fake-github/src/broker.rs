@@ -74,6 +74,10 @@ pub(crate) async fn create_session(
     let session_id = uuid::Uuid::new_v4().to_string();
     {
         let mut inner = shared.lock();
+        // ref §6: a deleted runner is told so and cleans up its configuration.
+        if !inner.runners.contains_key(&runner_id) {
+            return broker_error(StatusCode::NOT_FOUND, "RunnerNotFound", "the runner was deleted");
+        }
         if inner.sessions.values().any(|s| s.runner_id == runner_id) {
             return broker_error(
                 StatusCode::CONFLICT,

@@ -198,4 +198,8 @@ async fn deleted_runner_learns_it_from_its_next_poll() {
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(body.expect("error body")["errorKind"], "RunnerNotFound");
     assert!(fake.runners().is_empty());
+    let again = create_session(&runner).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let again: Value = again.json().await.expect("json");
+    assert_eq!(again["errorKind"], "RunnerNotFound");
 }
