@@ -26,8 +26,7 @@ pub(crate) fn broker_error(status: StatusCode, kind: &str, message: &str) -> Res
 /// the answer to give: 401 makes the client refresh its token (ref §6), 503 is an injected fault.
 pub(crate) fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<u64, StatusCode> {
     let mut inner = shared.lock();
-    if inner.faults.unavailable > 0 {
-        inner.faults.unavailable -= 1;
+    if inner.faults.take_unavailable() {
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     let token = headers

@@ -229,6 +229,19 @@ impl FakeGithub {
         self.shared.lock().faults.unavailable = calls;
     }
 
+    /// Fault: an outage of the broker and run service, every call answered 503 for `how_long`
+    /// or until [`FakeGithub::recover`].
+    pub fn fail_for(&self, how_long: std::time::Duration) {
+        self.shared.lock().faults.unavailable_until = Some(std::time::Instant::now() + how_long);
+    }
+
+    /// Ends an outage and any counted failures.
+    pub fn recover(&self) {
+        let mut inner = self.shared.lock();
+        inner.faults.unavailable_until = None;
+        inner.faults.unavailable = 0;
+    }
+
     /// Fault: every runner OAuth token stops working (401), forcing a refresh (ref §2, §6).
     pub fn expire_tokens(&self) {
         self.shared.lock().access_tokens.clear();

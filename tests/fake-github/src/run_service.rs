@@ -62,8 +62,7 @@ fn job_for(
     job_id: &str,
 ) -> Result<usize, (StatusCode, &'static str)> {
     let mut inner = shared.lock();
-    if inner.faults.unavailable > 0 {
-        inner.faults.unavailable -= 1;
+    if inner.faults.take_unavailable() {
         return Err((StatusCode::SERVICE_UNAVAILABLE, "the run service is unavailable"));
     }
     let token = headers

@@ -79,6 +79,22 @@ pub(crate) struct Session {
 pub(crate) struct Faults {
     /// Answer this many broker/run-service calls with 503.
     pub unavailable: u32,
+    /// Answer every broker/run-service call with 503 until then (an outage).
+    pub unavailable_until: Option<std::time::Instant>,
+}
+
+impl Faults {
+    /// Whether this call is answered 503, using up one counted failure if so.
+    pub fn take_unavailable(&mut self) -> bool {
+        if self.unavailable_until.is_some_and(|until| std::time::Instant::now() < until) {
+            return true;
+        }
+        if self.unavailable > 0 {
+            self.unavailable -= 1;
+            return true;
+        }
+        false
+    }
 }
 
 /// Where a queued job is, as the workflow run page would show it.

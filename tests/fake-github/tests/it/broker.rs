@@ -180,6 +180,13 @@ async fn faults_show_as_the_reference_says() {
     assert_eq!(poll(&runner, &session, "Online").await.0, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(poll(&runner, &session, "Online").await.0, StatusCode::OK);
 
+    fake.fail_for(Duration::from_secs(600));
+    for _ in 0..3 {
+        assert_eq!(poll(&runner, &session, "Online").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    fake.recover();
+    assert_eq!(poll(&runner, &session, "Online").await.0, StatusCode::OK);
+
     fake.expire_tokens();
     assert_eq!(poll(&runner, &session, "Online").await.0, StatusCode::UNAUTHORIZED);
 
