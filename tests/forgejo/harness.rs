@@ -75,18 +75,9 @@ impl System {
     /// the call: the forge learns the result before the VM is torn down, so its processes are
     /// given that long to go. Nothing announces their end, hence the bounded re-checks of `/proc`.
     pub async fn assert_no_vm_left(&self) {
-        let deadline = tokio::time::Instant::now() + TEARDOWN;
-        loop {
-            let left = testkit::leftovers::processes_naming(self.orchestrator.state_dir());
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "left running after {TEARDOWN:?}: {left:?}\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let state = self.orchestrator.state_dir();
+        if let Err(left) = testkit::leftovers::wait_until_no_process_names(state, TEARDOWN).await {
+            panic!("left running after {TEARDOWN:?}: {left:?}\n{}", self.logs());
         }
     }
 }

@@ -21,6 +21,23 @@ pub fn processes_naming(dir: &Path) -> Vec<String> {
     found
 }
 
+/// Waits until no living process names `dir` ([`processes_naming`]), for at most `within`;
+/// returns what still runs then. Nothing announces the end of a process that is not our child,
+/// hence the bounded re-reads of `/proc`.
+pub async fn wait_until_no_process_names(dir: &Path, within: std::time::Duration) -> Result<(), Vec<String>> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = processes_naming(dir);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(left);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Living descendants of `root` that run QEMU, passt or ssh, as `pid: name`.
 pub fn job_descendants(root: u32) -> Vec<String> {
     let table = processes();

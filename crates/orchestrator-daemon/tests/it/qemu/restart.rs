@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use contract::{Event, JobResult};
-use tokio::time::Instant;
 
 use super::{setup, step_lines};
 use crate::jobs::publish;
 use crate::lease::lease_expiry;
-use testkit::leftovers::processes_naming;
+use testkit::leftovers::{processes_naming, wait_until_no_process_names};
 
 use crate::support::host::{state_files, wait_until_clean};
 use crate::support::qemu::{LABEL, VM_DEADLINE, request};
@@ -84,10 +83,8 @@ async fn a_daemon_that_loses_its_database_mid_job_exits_3_and_takes_its_vm_along
 /// QEMU and passt die with the daemon (PR_SET_PDEATHSIG), before anything restarts; the VM's
 /// directory stays for the next start to remove.
 async fn vm_died_with_the_daemon(state: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !processes_naming(state).is_empty() {
-        assert!(Instant::now() < deadline, "outlived the daemon: {:#?}", processes_naming(state));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Err(left) = wait_until_no_process_names(state, Duration::from_secs(10)).await {
+        panic!("outlived the daemon: {left:#?}");
     }
     assert!(!state_files(state).is_empty(), "the daemon left its VM's directory");
 }
