@@ -34,30 +34,27 @@ async fn a_job_runs_and_its_steps_rows_result_and_outputs_show_in_forgejo() {
 
 #[tokio::test]
 async fn one_job_fails_a_task_no_orchestrator_serves_with_a_row_naming_the_label() {
-    let site = Site::new().await;
     let payload = "jobs:\n  build:\n    runs-on: linux-test\n    steps:\n      - run: echo hi\n";
-    let job = site.fake.add_job(spec(payload, &["echo hi"]));
-    let env = site.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
-    let output = crate::run(site.dir.path(), &["one-job"], &env).await;
-    assert_eq!(crate::code(&output), 1, "{}", crate::stderr(&output));
-    assert_eq!(site.fake.view(job).map(|view| view.status), Some(Status::Failure));
-    let rows = site.rows(job);
-    assert!(rows.iter().any(|row| row.contains("no orchestrator serves label linux-test")), "{rows:#?}");
+    one_job_fails_with_a_row(payload, &["echo hi"], "no orchestrator serves label linux-test").await;
 }
 
 #[tokio::test]
 async fn one_job_fails_a_payload_with_two_jobs_with_a_row_that_says_so() {
-    let site = Site::new().await;
     let payload = "jobs:\n  a:\n    runs-on: linux-test\n    steps:\n      - run: echo a\n  b:\n    runs-on: linux-test\n    steps:\n      - run: echo b\n";
-    let job = site.fake.add_job(spec(payload, &["echo a"]));
+    one_job_fails_with_a_row(payload, &["echo a"], "holds 2 jobs").await;
+}
+
+/// `one-job` takes the waiting job, exits 1, and Forgejo shows it failed with a row holding `row`.
+async fn one_job_fails_with_a_row(payload: &str, steps: &[&str], row: &str) {
+    let site = Site::new().await;
+    let job = site.fake.add_job(spec(payload, steps));
     let env = site.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
     let output = crate::run(site.dir.path(), &["one-job"], &env).await;
     assert_eq!(crate::code(&output), 1, "{}", crate::stderr(&output));
     assert_eq!(site.fake.view(job).map(|view| view.status), Some(Status::Failure));
     let rows = site.rows(job);
-    assert!(rows.iter().any(|row| row.contains("holds 2 jobs")), "{rows:#?}");
+    assert!(rows.iter().any(|shown| shown.contains(row)), "{rows:#?}");
 }
 
 #[tokio::test]
