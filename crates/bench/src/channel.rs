@@ -13,12 +13,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use contract::{AgentEvent, ControlMessage, Event, JobResult, Section};
 
-use crate::{NETNS_SCRIPT, Project, Sequence, generator};
+use crate::{NETNS_SCRIPT, Project, Sequence, TimedLines, generator};
 
 pub fn channel(agent: &Path, solstice: &Path, lines: u64, timeout: Duration) -> Result<()> {
     let script = Path::new("crates/bench/ssh-channel.sh");
@@ -122,24 +122,12 @@ fn product(solstice: &Path, lines: u64, raw_secs: f64, timeout: Duration) -> Res
     let mut command = Command::new("unshare");
     command.args(["-n", "--", "sh", "-c", NETNS_SCRIPT, "sh"]).arg(solstice);
     command.args(["run", "--executor", "qemu"]).env("SOLSTICE_ACCEL", "tcg");
-    let mut check = Sequence::default();
-    let mut first: Option<Instant> = None;
-    let mut last = Instant::now();
-    let result = project.run_command(command, timeout, |line| {
-        if let Some(text) = line.strip_prefix("[t] ")
-            && text.len() == 99
-            && text.as_bytes()[..9].iter().all(u8::is_ascii_digit)
-        {
-            first.get_or_insert_with(Instant::now);
-            last = Instant::now();
-            check.line(text);
-        }
-    })?;
+    let mut seen = TimedLines::default();
+    let result = project.run_command(command, timeout, |line| seen.see(line))?;
     if !result.success {
         bail!("the qemu throughput job failed: {}", result.stderr);
     }
-    check.finish(lines).context("solstice run --executor qemu")?;
-    let secs = first.map(|f| last.duration_since(f).as_secs_f64()).unwrap_or(f64::NAN);
+    let secs = seen.finish(lines).context("solstice run --executor qemu")?;
     let bytes = lines as f64 * 100.0;
     println!(
         "  solstice run --executor qemu (another VM): {:7.2} MB/s of step output in {secs:6.1} s, every line in order ({:.2} x the raw rate above)",

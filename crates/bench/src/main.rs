@@ -187,24 +187,12 @@ fn throughput(solstice: &Path, lines: u64, timeout: Duration) -> Result<()> {
     check.finish(lines).context("the raw generator")?;
 
     let project = Project::new(&format!("      - run: {generator}\n"))?;
-    let mut check = Sequence::default();
-    let mut first: Option<Instant> = None;
-    let mut last = Instant::now();
-    let result = project.run(solstice, timeout, |line| {
-        if let Some(text) = line.strip_prefix("[t] ")
-            && text.len() == 99
-            && text.as_bytes()[..9].iter().all(u8::is_ascii_digit)
-        {
-            first.get_or_insert_with(Instant::now);
-            last = Instant::now();
-            check.line(text);
-        }
-    })?;
+    let mut seen = TimedLines::default();
+    let result = project.run(solstice, timeout, |line| seen.see(line))?;
     if !result.success {
         bail!("the throughput job failed: {}", result.stderr);
     }
-    check.finish(lines).context("solstice run --executor local")?;
-    let secs = first.map(|f| last.duration_since(f).as_secs_f64()).unwrap_or(f64::NAN);
+    let secs = seen.finish(lines).context("solstice run --executor local")?;
     println!("P4 step output through the local executor, {lines} lines of 100 bytes ({:.0} MB):", bytes / 1e6);
     println!("  raw pipe:        {:9.0} lines/s {:7.1} MB/s", lines as f64 / raw_secs, bytes / raw_secs / 1e6);
     println!(
@@ -325,6 +313,38 @@ impl Sequence {
             bail!("lost or reordered output: {} lines seen of {expected}, {} out of place", self.next, self.bad);
         }
         Ok(())
+    }
+}
+
+/// The generator's lines in `solstice run`'s output (`[t] ` and 99 bytes), checked for order
+/// and timed from the first to the last.
+#[derive(Default)]
+struct TimedLines {
+    check: Sequence,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl TimedLines {
+    fn see(&mut self, line: &str) {
+        if let Some(text) = line.strip_prefix("[t] ")
+            && text.len() == 99
+            && text.as_bytes()[..9].iter().all(u8::is_ascii_digit)
+        {
+            let now = Instant::now();
+            self.first.get_or_insert(now);
+            self.last = Some(now);
+            self.check.line(text);
+        }
+    }
+
+    /// Seconds from the first line to the last, once all `expected` lines came in order.
+    fn finish(&self, expected: u64) -> Result<f64> {
+        self.check.finish(expected)?;
+        Ok(match (self.first, self.last) {
+            (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
+            _ => f64::NAN,
+        })
     }
 }
 
