@@ -22,6 +22,10 @@ struct State {
     publisher: Option<Channel>,
     /// How many connections this link has made, for the logs.
     connections: u64,
+    /// When the broker was first found unreachable in the outage under way: every caller that
+    /// needs the connection shares one retry budget, so a broker gone for good is given up on
+    /// once, not once per consumer and publisher in turn.
+    failing_since: Option<tokio::time::Instant>,
 }
 
 /// A message to publish.
@@ -164,10 +168,12 @@ impl Link {
             tracing::warn!(broker = %self.settings.broker(), "connection to the broker lost, reconnecting");
         }
         state.publisher = None;
-        let mut backoff = Backoff::new(self.settings.reconnect);
+        let started = state.failing_since.unwrap_or_else(tokio::time::Instant::now);
+        let mut backoff = Backoff::since(self.settings.reconnect, started);
         loop {
             match self.open().await {
                 Ok(connection) => {
+                    state.failing_since = None;
                     state.connections += 1;
                     if state.connections > 1 || backoff.attempts > 0 {
                         tracing::info!(
@@ -181,7 +187,10 @@ impl Link {
                     state.connection = Some(connection);
                     return Ok(());
                 }
-                Err(error) => self.pause(&mut backoff, error).await?,
+                Err(error) => {
+                    state.failing_since.get_or_insert(backoff.started());
+                    self.pause(&mut backoff, error).await?;
+                }
             }
         }
     }

@@ -120,7 +120,16 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub fn new(policy: Reconnect) -> Self {
-        Backoff { policy, next: policy.initial, started: tokio::time::Instant::now(), attempts: 0 }
+        Backoff::since(policy, tokio::time::Instant::now())
+    }
+
+    /// A run of retries that counts its budget from `started`: an outage already under way.
+    pub fn since(policy: Reconnect, started: tokio::time::Instant) -> Self {
+        Backoff { policy, next: policy.initial, started, attempts: 0 }
+    }
+
+    pub fn started(&self) -> tokio::time::Instant {
+        self.started
     }
 
     /// Counts a failed attempt; the delay before the next one, or `None` when the budget is

@@ -223,6 +223,16 @@ async fn a_broker_that_stays_away_is_unavailable_after_retries() {
     let message = error.to_string();
     assert!(message.starts_with("reach the broker at 127.0.0.1:"), "{message}");
     assert!(!message.contains("guest"), "credentials in {message}");
+    // The outage's budget is spent for every user of the connection: the next publish tries
+    // once more and gives up, rather than starting a budget of its own.
+    let error = bus.publish_job(&request("linux", "never")).await.unwrap_err();
+    match &error {
+        BusError::Unavailable { attempts, waited, .. } => {
+            assert_eq!(*attempts, 1, "{error}");
+            assert!(*waited >= Duration::from_secs(1), "counted from the outage's start: {error}");
+        }
+        other => panic!("expected unavailable, got {other}"),
+    }
     let error = AmqpBus::connect(settings).await.err().expect("connected to a cut proxy");
     assert!(matches!(error, BusError::Unavailable { .. }), "{error}");
 }
