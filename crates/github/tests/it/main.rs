@@ -1,0 +1,10 @@
+mod auth;
+mod broker;
+mod files;
+mod key;
+mod live;
+mod registration;
+mod report;
+mod results;
+mod run_service;
+mod translate;
