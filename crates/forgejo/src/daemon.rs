@@ -1,11 +1,13 @@
 //! `forgejo-runner daemon` and `one-job`: load the registration, Declare, open the store and
 //! the bus, resume the tasks an earlier run left, then fetch tasks while there is room and run
 //! each through [`jobs::Jobs`]: a JobRequest on the bus, its events reported to Forgejo.
+//! [`run_with_deps`] is the same loop on any [`Bus`] and a given store (`solstice serve`).
 //!
 //! Environment beyond [`Settings`]: `SOLSTICE_BUS_KEY` (required, shared with the
 //! orchestrators: it seals the secrets) and `SOLSTICE_DATABASE_URL` (default
 //! `sqlite://<state dir>/forgejo-runner.sqlite`, the state dir being the `.runner` file's).
 
+mod deps;
 mod jobs;
 
 use std::future::Future;
@@ -19,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::client::{Client, ClientError};
 use crate::connect::{Code, ConnectError};
-use crate::fetch::{Assignment, FetchError, Room, TaskSource, fetch_loop};
+use crate::fetch::{Assignment, FetchConfig, FetchError, Room, TaskSource, fetch_loop};
 use crate::labels::LabelError;
 use crate::poller::Poller;
 use crate::registration::{RunnerFile, RunnerFileError};
@@ -27,6 +29,7 @@ use crate::report::{ReportConfig, TaskResult};
 use crate::room::{STALE_AFTER, track_free_slots};
 use crate::settings::{Settings, SettingsError};
 use crate::task::{TaskInput, TranslateSettings};
+pub use deps::{Deps, Secrets};
 use jobs::Jobs;
 
 /// Every way the daemon fails; [`DaemonError::exit_code`] maps them to brief §3.7.
@@ -139,75 +142,49 @@ impl Translation {
     }
 }
 
-fn bus_key() -> Result<BusKey, DaemonError> {
-    let text = std::env::var("SOLSTICE_BUS_KEY").ok().filter(|text| !text.trim().is_empty());
-    BusKey::from_base64(&text.ok_or(DaemonError::NoBusKey)?).map_err(DaemonError::BusKey)
+/// What the daemon loop runs with once its dependencies are given: the part of [`Settings`]
+/// that is not about reaching the broker, so `solstice serve` can run the same loop on its
+/// in-process bus.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub runner_file: std::path::PathBuf,
+    /// Labels to declare instead of the `.runner` file's.
+    pub labels: Option<Vec<String>>,
+    pub capacity: u32,
+    pub fetch: FetchConfig,
+    /// How long running jobs may take to finish after shutdown before they are cancelled.
+    pub shutdown_timeout: Duration,
 }
 
-/// What the daemon reads from the environment beyond [`Settings`].
-pub struct Secrets {
-    pub bus_key: BusKey,
-    /// `SOLSTICE_DATABASE_URL`; `None` for the SQLite file next to the `.runner` file.
-    pub database_url: Option<String>,
-}
-
-impl Secrets {
-    /// `SOLSTICE_BUS_KEY` (required) and `SOLSTICE_DATABASE_URL`.
-    pub fn from_env() -> Result<Secrets, DaemonError> {
-        let database_url = std::env::var("SOLSTICE_DATABASE_URL").ok().filter(|url| !url.trim().is_empty());
-        Ok(Secrets { bus_key: bus_key()?, database_url })
+impl From<&Settings> for RunConfig {
+    fn from(settings: &Settings) -> RunConfig {
+        RunConfig {
+            runner_file: settings.runner_file.clone(),
+            labels: settings.labels.clone(),
+            capacity: settings.capacity,
+            fetch: settings.fetch.clone(),
+            shutdown_timeout: settings.shutdown_timeout,
+        }
     }
 }
 
-/// The database URL, else a SQLite file next to the `.runner` file.
-///
-/// The returned future is not `Send` (sqlx's connect futures trip the compiler's proof of it),
-/// so neither are [`run_with`] and [`one_job`]: run them with `block_on` or inside the task that
-/// awaits them, not `tokio::spawn`.
-async fn open_store(
-    runner_file: &std::path::Path,
-    database_url: Option<&str>,
-) -> Result<Arc<dyn store::Store>, DaemonError> {
-    let url = match database_url.map(str::trim).filter(|url| !url.is_empty()) {
-        Some(url) => url.trim().to_owned(),
-        None => {
-            let dir =
-                runner_file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            format!("sqlite://{}", dir.join("forgejo-runner.sqlite").display())
-        }
-    };
-    store::connect(&url).await.map_err(DaemonError::Store)
-}
-
 /// Everything a running runner holds: the registration, the bus, the running tasks.
-struct Running {
+struct Running<B: Bus> {
     connected: Connected,
-    bus: bus::AmqpBus,
-    jobs: Arc<Jobs<bus::AmqpBus>>,
+    bus: B,
+    jobs: Arc<Jobs<B>>,
     translation: Arc<Translation>,
     /// Resolves when the event consumer failed for good.
     events_lost: tokio::sync::oneshot::Receiver<()>,
     /// The tasks an earlier run left, routed before the first event was consumed.
     resumed: Vec<jobs::Resume>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-async fn start(
-    runner_file: &std::path::Path,
-    labels: Option<&[String]>,
-    fetch_timeout: Duration,
-    amqp: &bus::AmqpSettings,
-    secrets: Secrets,
-    daemon: bool,
-) -> Result<Running, DaemonError> {
-    let Secrets { bus_key, database_url } = secrets;
-    let connected = connect(runner_file, labels, fetch_timeout).await?;
-    if daemon && connected.registration.ephemeral {
-        return Err(DaemonError::Ephemeral);
-    }
-    let store = open_store(runner_file, database_url.as_deref()).await?;
+/// Consumes the runner's events and routes the saved tasks, on the given bus and store.
+async fn start<B: Bus>(connected: Connected, deps: Deps<B>) -> Result<Running<B>, DaemonError> {
+    let Deps { bus, store, bus_key, ready } = deps;
     let runner_id = connected.registration.uuid.clone();
-    let amqp = bus::AmqpSettings { connection_name: format!("forgejo-runner {runner_id}"), ..amqp.clone() };
-    let bus = bus::AmqpBus::connect(amqp).await.map_err(DaemonError::Bus)?;
     let consumer = bus.consume_events(&runner_id).await.map_err(DaemonError::Bus)?;
     let sink = Arc::new(connected.poller.client.clone());
     let ephemeral = connected.registration.ephemeral;
@@ -227,7 +204,7 @@ async fn start(
         catalog_labels: connected.poller.labels.clone(),
         bus_key,
     });
-    Ok(Running { connected, bus, jobs, translation, events_lost, resumed })
+    Ok(Running { connected, bus, jobs, translation, events_lost, resumed, ready })
 }
 
 /// The daemon: declares, then fetches tasks while the runner has capacity and an orchestrator
@@ -244,11 +221,37 @@ pub async fn run_with(
     secrets: Secrets,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let labels = settings.labels.as_deref();
-    let running =
-        start(&settings.runner_file, labels, settings.fetch.fetch_timeout, &settings.amqp, secrets, true).await?;
-    let Running { connected, bus, jobs, translation, events_lost, resumed } = running;
-    let capacity = Arc::new(Semaphore::new(settings.capacity as usize));
+    let config = RunConfig::from(&settings);
+    let connected = connect(&config.runner_file, config.labels.as_deref(), config.fetch.fetch_timeout).await?;
+    if connected.registration.ephemeral {
+        return Err(DaemonError::Ephemeral);
+    }
+    let deps = deps::amqp(&settings.runner_file, &connected, &settings.amqp, secrets).await?;
+    serve(config, connected, deps, shutdown).await
+}
+
+/// [`run`] on a bus and store its caller owns: `solstice serve` runs every Forgejo connection
+/// this way, on its in-process bus and its one SQLite store, beside its own orchestrator.
+pub async fn run_with_deps<B: Bus>(
+    config: RunConfig,
+    deps: Deps<B>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let connected = connect(&config.runner_file, config.labels.as_deref(), config.fetch.fetch_timeout).await?;
+    if connected.registration.ephemeral {
+        return Err(DaemonError::Ephemeral);
+    }
+    serve(config, connected, deps, shutdown).await
+}
+
+async fn serve<B: Bus>(
+    config: RunConfig,
+    connected: Connected,
+    deps: Deps<B>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let Running { connected, bus, jobs, translation, events_lost, resumed, ready } = start(connected, deps).await?;
+    let capacity = Arc::new(Semaphore::new(config.capacity as usize));
     let mut tasks = JoinSet::new();
     for resume in resumed {
         // A resumed task takes a share of the capacity when there is one; it runs either way.
@@ -260,6 +263,9 @@ pub async fn run_with(
         });
     }
     let slots = bus.subscribe_slots().await.map_err(DaemonError::Bus)?;
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
     let (free_tx, free_rx) = watch::channel(0u32);
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let labels = connected.poller.labels.clone();
@@ -291,13 +297,13 @@ pub async fn run_with(
         }
         tasks
     });
-    let result = fetch_loop(&connected.poller, &settings.fetch, room, tasks_tx, stop).await;
+    let result = fetch_loop(&connected.poller, &config.fetch, room, tasks_tx, stop).await;
     watcher.abort();
     let mut tasks = match dispatcher.await {
         Ok(tasks) => tasks,
         Err(_) => JoinSet::new(),
     };
-    drain(&jobs, &mut tasks, settings.shutdown_timeout).await;
+    drain(&jobs, &mut tasks, config.shutdown_timeout).await;
     result?;
     if bus_lost.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(DaemonError::BusLost);
@@ -308,7 +314,7 @@ pub async fn run_with(
 /// Waits up to `grace` for the running jobs; then cancels the rest on the bus and waits for
 /// their ends to be reported, as long as the reports' own cancel grace allows; what is still
 /// running then is left saved for the next start.
-async fn drain(jobs: &Jobs<bus::AmqpBus>, tasks: &mut JoinSet<()>, grace: Duration) {
+async fn drain<B: Bus>(jobs: &Jobs<B>, tasks: &mut JoinSet<()>, grace: Duration) {
     if !tasks.is_empty() {
         tracing::info!(jobs = jobs.running().len(), "waiting for the running jobs");
     }
@@ -332,9 +338,9 @@ async fn drain(jobs: &Jobs<bus::AmqpBus>, tasks: &mut JoinSet<()>, grace: Durati
 /// Returns the task's result, or `None` when there was no task.
 pub async fn one_job(settings: &Settings) -> Result<Option<TaskResult>, DaemonError> {
     let secrets = Secrets::from_env()?;
-    let running =
-        start(&settings.runner_file, None, crate::client::FETCH_TIMEOUT, &settings.amqp, secrets, false).await?;
-    let Running { connected, jobs, translation, resumed, .. } = running;
+    let connected = connect(&settings.runner_file, None, crate::client::FETCH_TIMEOUT).await?;
+    let deps = deps::amqp(&settings.runner_file, &connected, &settings.amqp, secrets).await?;
+    let Running { connected, jobs, translation, resumed, .. } = start(connected, deps).await?;
     if let Some(resume) = resumed.into_iter().next() {
         return Ok(Some(jobs.resume(resume).await.unwrap_or(TaskResult::Failure)));
     }
