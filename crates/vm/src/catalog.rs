@@ -21,6 +21,12 @@ pub struct Catalog {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub label: String,
+    /// One line for people (`solstice images list`, docs).
+    pub description: String,
+    /// The guest OS family as the catalog names it (`linux`, `illumos`, `freebsd`).
+    pub os: String,
+    /// Where `solstice images pull` gets the base disk; `None` for images built on this host.
+    pub download: Option<Download>,
     /// The guest's target triple for the agent; `None` for `agent = "none"` (agentless).
     pub agent_target: Option<String>,
     /// The user the agent runs as (the seed's key logs in as this user).
@@ -55,6 +61,86 @@ pub struct BaseDisk {
     pub file: PathBuf,
     /// `qcow2` or `raw`: the `-F` of `qemu-img create`.
     pub format: String,
+}
+
+/// A downloadable base disk: where it is, how to check it, how to turn it into the qcow2 of
+/// [`BaseDisk`]. No checksum value is stored: only where the publisher keeps it, so a pull
+/// verifies against what the publisher says today (brief §6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Download {
+    pub source: DownloadSource,
+    /// The checksum file; `{url}` and `{file}` stand for the resolved image URL and its file name
+    /// (OmniOS keeps `<file>.sha256` beside each image, FreeBSD one `CHECKSUM.SHA256` per dir).
+    pub checksum_url: String,
+    pub checksum: ChecksumAlgorithm,
+    /// The disk format once decompressed; anything but qcow2 is converted with `qemu-img`.
+    pub format: SourceFormat,
+    pub compression: Compression,
+    /// Whether anyone fetched this URL and booted the result from this catalog. Entries written
+    /// without network access say `false`, and the docs list them as unverified.
+    pub verified_offline: bool,
+}
+
+/// Where the image file is: a fixed URL, or the newest file of a moving channel's directory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DownloadSource {
+    Url(String),
+    /// The HTML index at `index` is read at pull time and the greatest file name matching the
+    /// glob `pattern` is taken (names carry a date or release number, so greatest = newest).
+    Listing {
+        index: String,
+        pattern: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Raw,
+    Qcow2,
+    Vmdk,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd,
+    Xz,
+}
+
+impl ChecksumAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Sha256 => "sha256",
+            ChecksumAlgorithm::Sha512 => "sha512",
+        }
+    }
+}
+
+impl SourceFormat {
+    /// The name `qemu-img -f` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Raw => "raw",
+            SourceFormat::Qcow2 => "qcow2",
+            SourceFormat::Vmdk => "vmdk",
+        }
+    }
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Zstd => "zst",
+            Compression::Xz => "xz",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +260,8 @@ struct RawImage {
     boot: Option<RawBoot>,
     #[serde(default)]
     disk: Option<RawDisk>,
+    #[serde(default)]
+    download: Option<RawDownload>,
     seed: RawSeed,
     qemu: RawQemu,
 }
@@ -195,6 +283,22 @@ struct RawBoot {
 struct RawDisk {
     file: PathBuf,
     format: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDownload {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    listing: Option<String>,
+    #[serde(default)]
+    pattern: Option<String>,
+    checksum_url: String,
+    checksum: String,
+    format: String,
+    compression: String,
+    verified_offline: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,8 +327,12 @@ struct RawQemu {
 impl RawImage {
     fn validate(self, label: String) -> Result<Image, CatalogError> {
         let invalid = |problem: String| CatalogError::Invalid { label: label.clone(), problem };
-        // Read for documentation and `solstice images`; the executor does not need them.
-        let _ = (&self.description, &self.source, &self.build, &self.os);
+        // Read for documentation; the executor does not need them.
+        let _ = (&self.source, &self.build);
+        let download = match self.download {
+            Some(raw) => Some(raw.validate(self.disk.as_ref()).map_err(invalid)?),
+            None => None,
+        };
         if self.boot.is_none() && self.disk.is_none() {
             return Err(invalid("needs a [boot] kernel or a [disk] to boot from".into()));
         }
@@ -271,6 +379,9 @@ impl RawImage {
         };
         Ok(Image {
             label: label.clone(),
+            description: self.description,
+            os: self.os,
+            download,
             agent_target,
             user: self.user,
             runner_os: self.runner_os,
@@ -296,6 +407,56 @@ impl RawImage {
     }
 }
 
+impl RawDownload {
+    /// A download must land where the executor boots from: a `[disk]` in qcow2, since a pull
+    /// converts whatever it fetched to qcow2.
+    fn validate(self, disk: Option<&RawDisk>) -> Result<Download, String> {
+        match disk {
+            Some(disk) if disk.format == "qcow2" => {}
+            _ => return Err("a [download] needs a [disk] with format \"qcow2\" (a pull converts to qcow2)".into()),
+        }
+        let web = |url: &str| url.starts_with("https://") || url.starts_with("http://");
+        let source = match (self.url, self.listing, self.pattern) {
+            (Some(url), None, None) if web(&url) => DownloadSource::Url(url),
+            (None, Some(index), Some(pattern)) if web(&index) && !pattern.is_empty() => {
+                DownloadSource::Listing { index, pattern }
+            }
+            _ => return Err("a [download] needs an http(s) `url`, or an http(s) `listing` and a `pattern`".into()),
+        };
+        if !web(&self.checksum_url) && !self.checksum_url.starts_with("{url}") {
+            return Err(format!(
+                "checksum_url {:?} is not an http(s) URL nor one made from {{url}}",
+                self.checksum_url
+            ));
+        }
+        let checksum = match self.checksum.as_str() {
+            "sha256" => ChecksumAlgorithm::Sha256,
+            "sha512" => ChecksumAlgorithm::Sha512,
+            other => return Err(format!("checksum {other:?} is not sha256 or sha512")),
+        };
+        let format = match self.format.as_str() {
+            "raw" => SourceFormat::Raw,
+            "qcow2" => SourceFormat::Qcow2,
+            "vmdk" => SourceFormat::Vmdk,
+            other => return Err(format!("download format {other:?} is not raw, qcow2 or vmdk")),
+        };
+        let compression = match self.compression.as_str() {
+            "none" => Compression::None,
+            "zst" => Compression::Zstd,
+            "xz" => Compression::Xz,
+            other => return Err(format!("compression {other:?} is not zst, xz or none")),
+        };
+        Ok(Download {
+            source,
+            checksum_url: self.checksum_url,
+            checksum,
+            format,
+            compression,
+            verified_offline: self.verified_offline,
+        })
+    }
+}
+
 /// Letters, digits, `-`, `_`, `.`: safe to put into a shell command and a cloud-config unquoted.
 fn is_plain_word(word: &str) -> bool {
     !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -316,6 +477,45 @@ mod tests {
         assert_eq!(kernel.kernel_pvh.as_deref(), Some(Path::new("vmlinux")));
         assert_eq!(image.seed.user_data, UserDataFormat::CloudConfig);
         assert_eq!(image.ready_marker.as_deref(), Some("SOLSTICE-READY"));
+    }
+
+    #[test]
+    fn builtin_downloads_name_a_checksum_source_and_land_as_qcow2() {
+        let catalog = Catalog::builtin().unwrap();
+        for label in
+            ["omnios-r151058", "omnios-r151054", "omnios-bloody", "openindiana-hipster", "debian-12", "freebsd-14"]
+        {
+            let image = catalog.get(label).unwrap_or_else(|| panic!("{label} is in the catalog"));
+            let download = image.download.as_ref().unwrap();
+            assert!(["https://", "{url}"].iter().any(|p| download.checksum_url.starts_with(p)), "{label}");
+            assert!(!download.verified_offline, "{label} was written offline");
+            assert_eq!(image.disk.as_ref().unwrap().format, "qcow2", "{label}");
+        }
+        let bloody = catalog.get("omnios-bloody").unwrap().download.as_ref().unwrap();
+        assert!(
+            matches!(&bloody.source, DownloadSource::Listing { pattern, .. } if pattern.ends_with(".cloud.raw.zst"))
+        );
+        assert_eq!(catalog.get("omnios-r151054").unwrap().agent_target.as_deref(), Some("x86_64-unknown-illumos"));
+        assert!(catalog.get("linux-test").unwrap().download.is_none());
+    }
+
+    #[test]
+    fn a_download_must_land_in_a_qcow2_disk_and_name_its_source_once() {
+        let with =
+            |download: &str| DISK_IMAGE.replace("[images.omnios.seed]", &format!("{download}\n[images.omnios.seed]"));
+        let ok = with(
+            "[images.omnios.download]\nurl = \"https://example.invalid/a.raw.zst\"\nchecksum_url = \"{url}.sha256\"\nchecksum = \"sha256\"\nformat = \"raw\"\ncompression = \"zst\"\nverified_offline = false",
+        );
+        let image = Catalog::parse(&ok).unwrap().get("omnios").unwrap().clone();
+        let download = image.download.unwrap();
+        assert_eq!(download.source, DownloadSource::Url("https://example.invalid/a.raw.zst".into()));
+        assert_eq!((download.format, download.compression), (SourceFormat::Raw, Compression::Zstd));
+        let both = ok.replace("verified_offline", "listing = \"https://example.invalid/\"\nverified_offline");
+        assert!(Catalog::parse(&both).unwrap_err().to_string().contains("needs an http(s) `url`"));
+        let raw_disk = ok.replace("format = \"qcow2\"", "format = \"raw\"");
+        assert!(Catalog::parse(&raw_disk).unwrap_err().to_string().contains("needs a [disk] with format"));
+        let lzip = ok.replace("compression = \"zst\"", "compression = \"lz\"");
+        assert!(Catalog::parse(&lzip).unwrap_err().to_string().contains("compression \"lz\""));
     }
 
     const DISK_IMAGE: &str = r#"

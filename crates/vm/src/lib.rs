@@ -46,7 +46,8 @@ mod vm;
 
 pub use accel::{ACCEL_ENV, Accel, AccelChoice, BadAccel};
 pub use catalog::{
-    BUILTIN_CATALOG, BaseDisk, Catalog, CatalogError, Image, KernelBoot, QemuProfile, SeedProfile, UserDataFormat,
+    BUILTIN_CATALOG, BaseDisk, Catalog, CatalogError, ChecksumAlgorithm, Compression, Download, DownloadSource, Image,
+    KernelBoot, QemuProfile, SeedProfile, SourceFormat, UserDataFormat,
 };
 pub use executor::{QemuExecutor, QemuExecutorConfig, SetupError};
 pub use network::{NetworkError, NetworkMode, Uplink};
