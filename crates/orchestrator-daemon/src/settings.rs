@@ -12,6 +12,7 @@
 //! | | `SOLSTICE_STATE_DIR` | `state_dir` | `/var/lib/solstice` as root, else `$XDG_STATE_HOME/solstice` |
 //! | | `SOLSTICE_DATABASE_URL` | `database_url` | `sqlite://<state dir>/orchestrator.db` |
 //! | | `SOLSTICE_AGENT_DIR` | `agent_dir` | beside the executable |
+//! | `--metrics-addr` | `SOLSTICE_METRICS_ADDR` | `metrics_addr` | none: `/metrics` and `/healthz` are not served |
 //! | | | `lease_ttl_secs` | 30 (renewed every third; unrenewed for half of it: exit 3, see `lease.rs`) |
 //! | | | `shutdown_grace_secs` | 300 |
 //! | | | `database_budget_secs` | 60 (how long an unreachable database is retried at start) |
@@ -44,6 +45,9 @@ pub struct Cli {
     /// What a VM's guest reaches: `routed` (the WAN and nothing of this host) or `none`.
     #[arg(long, value_name = "routed|none")]
     pub guest_network: Option<String>,
+    /// Serve `/metrics` (Prometheus text) and `/healthz` on this address, e.g. `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// The config file, as written.
@@ -54,6 +58,7 @@ struct File {
     capacity: Option<u32>,
     executor: Option<String>,
     guest_network: Option<String>,
+    metrics_addr: Option<String>,
     state_dir: Option<PathBuf>,
     database_url: Option<String>,
     agent_dir: Option<PathBuf>,
@@ -108,6 +113,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long the database may stay unreachable at start before exit 3.
     pub database_budget: Duration,
+    /// Where `/metrics` and `/healthz` are served, if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -147,7 +154,7 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}", state_dir.join("orchestrator.db").display()));
         let labels = match cli.labels.or_else(|| env("SOLSTICE_LABELS").map(|l| split(&l))).or(file.labels) {
             Some(labels) => labels,
-            None => default_labels()?,
+            None => default_labels(executor, &state_dir, &env)?,
         };
         let labels: Vec<String> = labels.into_iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
         if labels.is_empty() {
@@ -165,6 +172,14 @@ impl Settings {
         if capacity == 0 {
             return Err(config("the capacity must be at least 1"));
         }
+        let metrics_addr = match cli.metrics_addr.or_else(|| env("SOLSTICE_METRICS_ADDR")).or(file.metrics_addr) {
+            Some(text) => Some(
+                text.trim()
+                    .parse()
+                    .map_err(|_| config(format!("the metrics address is not ADDRESS:PORT: {text:?}")))?,
+            ),
+            None => None,
+        };
         Ok(Settings {
             amqp,
             database_url,
@@ -178,6 +193,7 @@ impl Settings {
             lease_ttl: Duration::from_secs(file.lease_ttl_secs.unwrap_or(30).max(1)),
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(300)),
             database_budget: Duration::from_secs(file.database_budget_secs.unwrap_or(60)),
+            metrics_addr,
         })
     }
 }
@@ -196,9 +212,38 @@ fn split(list: &str) -> Vec<String> {
     list.split(',').map(str::to_owned).collect()
 }
 
-fn default_labels() -> Result<Vec<String>, DaemonError> {
-    let catalog = vm::Catalog::builtin().map_err(|error| config(format!("the built-in catalog: {error}")))?;
-    Ok(catalog.labels().map(str::to_owned).collect())
+/// Every label of the catalog for the local executor (it boots no image); for QEMU, the labels
+/// whose image is on this host, so the orchestrator never takes a job it can only fail.
+fn default_labels(
+    executor: ExecutorKind,
+    state_dir: &Path,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, DaemonError> {
+    let catalog = match env("SOLSTICE_IMAGES") {
+        Some(path) => vm::Catalog::load(Path::new(&path)),
+        None => vm::Catalog::builtin(),
+    }
+    .map_err(|error| config(format!("the image catalog: {error}")))?;
+    if executor == ExecutorKind::Local {
+        return Ok(catalog.labels().map(str::to_owned).collect());
+    }
+    let (present, absent): (Vec<_>, Vec<_>) =
+        images::list(&catalog, state_dir).into_iter().partition(|entry| entry.cached);
+    if !absent.is_empty() {
+        let absent: Vec<&str> = absent.iter().map(|entry| entry.label.as_str()).collect();
+        tracing::info!(
+            labels = %absent.join(","),
+            "not serving the catalog labels whose image is not on this host (`solstice images pull LABEL`)"
+        );
+    }
+    if present.is_empty() {
+        return Err(config(format!(
+            "no image of the catalog is on this host under {}: pull one with `solstice images pull LABEL`, or name \
+             the labels to serve (SOLSTICE_LABELS)",
+            images::images_dir(state_dir).display()
+        )));
+    }
+    Ok(present.into_iter().map(|entry| entry.label).collect())
 }
 
 /// `/var/lib/solstice` as root, `$XDG_STATE_HOME/solstice` (or `~/.local/state/solstice`)
@@ -257,5 +302,38 @@ mod tests {
         let error = resolve(Cli { guest_network: Some("bridged".into()), ..Cli::default() }, &[]).err();
         assert_eq!(error.as_ref().map(DaemonError::exit_code), Some(2));
         assert!(error.is_some_and(|e| e.to_string().contains("routed or none")), "an unknown value is refused");
+    }
+
+    fn default_labels_with(executor: &str, state: &Path) -> Result<Vec<String>, String> {
+        let vars = [
+            ("SOLSTICE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+            ("SOLSTICE_BUS_KEY", KEY.to_owned()),
+            ("SOLSTICE_EXECUTOR", executor.to_owned()),
+            ("SOLSTICE_STATE_DIR", state.display().to_string()),
+        ];
+        Settings::resolve(Cli::default(), |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+            .map(|settings| settings.labels)
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn by_default_qemu_serves_only_the_images_on_this_host_and_local_serves_every_label() {
+        let state = std::env::temp_dir().join(format!("solstice-labels-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).expect("a state dir");
+        let none = default_labels_with("qemu", &state);
+        assert!(none.as_ref().is_err_and(|e| e.contains("solstice images pull")), "{none:?}");
+
+        let image = state.join("images/linux-test");
+        std::fs::create_dir_all(&image).expect("an image dir");
+        for file in ["vmlinuz", "initramfs.cpio.gz"] {
+            std::fs::write(image.join(file), b"x").expect("an image file");
+        }
+        let one = default_labels_with("qemu", &state);
+        let every = default_labels_with("local", &state);
+        let _ = std::fs::remove_dir_all(&state);
+        assert_eq!(one, Ok(vec!["linux-test".to_owned()]));
+        let every = every.expect("local needs no image");
+        assert!(every.contains(&"linux-test".to_owned()) && every.contains(&"omnios-r151054".to_owned()), "{every:?}");
     }
 }

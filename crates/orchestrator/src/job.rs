@@ -22,7 +22,8 @@ const QUOTE_LIMIT: usize = 200;
 pub(crate) async fn run<B: Bus, E: Executor>(inner: &Inner<B, E>, request: JobRequest) -> JobResult {
     let (job_id, attempt) = (request.job_id, request.attempt);
     let store = inner.durable.as_ref().map(|durable| durable.store.clone());
-    let mut seq = Sequencer::new(inner.bus.clone(), store, request.origin.runner_id.clone(), job_id, attempt);
+    let mut seq = Sequencer::new(inner.bus.clone(), store, request.origin.runner_id.clone(), job_id, attempt)
+        .with_clock(crate::metrics::JobClock::accepted(&inner.config.metrics, job_id));
     seq.emit(Event::Accepted { orchestrator: inner.config.id.clone() }).await;
 
     let admission = inner.registry().admit(job_id, attempt);

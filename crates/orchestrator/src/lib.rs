@@ -26,6 +26,7 @@ mod checkout;
 mod durable;
 mod executor;
 mod job;
+mod metrics;
 mod orchestrator;
 mod registry;
 mod sequencer;

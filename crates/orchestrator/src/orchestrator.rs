@@ -36,6 +36,8 @@ pub struct OrchestratorConfig {
     /// How long past its time limit a job may run before the orchestrator kills its agent:
     /// the agent enforces the limit itself, this catches an agent that no longer can.
     pub job_time_grace: Duration,
+    /// Where jobs, phases and VMs are counted for `/metrics`; the daemon serves it.
+    pub metrics: telemetry::Registry,
 }
 
 impl OrchestratorConfig {
@@ -49,6 +51,7 @@ impl OrchestratorConfig {
             workspace: None,
             default_job_time: Duration::from_secs(360 * 60),
             job_time_grace: Duration::from_secs(5 * 60),
+            metrics: telemetry::Registry::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod binary;
 mod cancels;
 mod jobs;
 mod lease;
+mod metrics;
 mod qemu;
 mod restarts;
 mod support;

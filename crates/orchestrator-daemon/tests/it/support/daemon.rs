@@ -42,6 +42,7 @@ pub fn settings(amqp_url: &str, database_url: &str, state_dir: &Path, agent_dir:
         lease_ttl: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(10),
         database_budget: Duration::from_secs(5),
+        metrics_addr: None,
     }
 }
 
