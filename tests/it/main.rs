@@ -1,6 +1,8 @@
 //! One test per workflow file under `tests/workflows/`, each running the real `solstice` binary
 //! (build it first: `cargo build --workspace --bins`). The header grammar is in `tests/README.md`.
 
+mod compose;
+
 /// Declares one `#[test]` per name (the file is the name with dashes, `.yml`) and the list of
 /// names, so a listed file that is missing fails its test and an unlisted file fails
 /// `every_workflow_file_has_a_test`.
