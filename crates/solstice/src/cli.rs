@@ -16,6 +16,11 @@ pub enum Command {
     /// Run a workflow file on this machine, through the same orchestrator and executors a forge
     /// job takes.
     Run(RunArgs),
+    /// The image catalog: list the `runs-on` labels, pull an image, verify one boots.
+    Images(crate::images::ImagesArgs),
+    /// Runners for the configured forges and an orchestrator in one process, on an in-process
+    /// bus and SQLite: one host, no broker, no database server.
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -85,6 +90,7 @@ mod tests {
         let argv = ["solstice", "run"].iter().chain(args).chain(&["ci.yml"]);
         match Cli::try_parse_from(argv).ok()?.command {
             Command::Run(run) => Some(run),
+            _ => None,
         }
     }
 

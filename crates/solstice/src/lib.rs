@@ -4,7 +4,9 @@
 //! run` output"; user docs: docs/solstice-run.md).
 
 pub mod cli;
+pub mod images;
 pub mod run;
+pub mod serve;
 
 mod context;
 mod local_repo;

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => ExitCode::from(runtime.block_on(solstice::run::main(args))),
+        Command::Images(args) => ExitCode::from(runtime.block_on(solstice::images::main(args))),
+        Command::Serve(args) => ExitCode::from(runtime.block_on(solstice::serve::main(args))),
     }
 }
 

@@ -177,7 +177,7 @@ fn fetch_hint(catalog_text: &str, label: &str, dir: &Path) -> String {
         .and_then(toml::Value::as_str);
     match build {
         Some(script) => format!("build it with `sudo {script} {}` (from the Solstice source tree)", dir.display()),
-        None => format!("download it into {} (`solstice images pull {label}` is not built yet)", dir.display()),
+        None => format!("pull it with `solstice images pull {label}` (into {})", dir.display()),
     }
 }
 

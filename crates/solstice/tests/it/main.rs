@@ -3,8 +3,10 @@
 //! fake agent standing in for `workflow-runner`.
 
 mod exit_codes;
+mod images;
 mod inputs;
 mod job_log;
+mod serve;
 mod vm;
 
 use std::path::{Path, PathBuf};
