@@ -69,7 +69,11 @@ fn main() -> ExitCode {
     }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
+        // Never shut down: the process ends when main returns. Shutting the runtime down cancels
+        // the tasks lapin's I/O threads wait on, and those threads then panic ("Task did not
+        // complete") into the log of a runner that was exiting cleanly (seen when the broker
+        // was gone for good).
+        Ok(runtime) => std::mem::ManuallyDrop::new(runtime),
         Err(error) => return fail(&anyhow::Error::new(error).context("start the async runtime"), 1),
     };
     let env = |name: &str| std::env::var(name).ok();
