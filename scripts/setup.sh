@@ -16,9 +16,9 @@ as_root() {
 # services the store and bus tests talk to for real (PostgreSQL, RabbitMQ), and what the qemu
 # executor runs on the host (QEMU, qemu-img for overlays, passt for the guest's network, mkfs.vfat
 # and mcopy for the NoCloud seed, ip for the per-VM network namespaces, nft for the routed
-# uplink's host-side rules). What the offline test
+# uplink's host-side rules), and openssl for the test CA of the proxy/TLS tests. What the offline test
 # image is built from, images/build-test-image.sh installs itself.
-packages=(bash dash python3 perl git ca-certificates curl gcc libc6-dev pkg-config tar file
+packages=(bash dash python3 perl git ca-certificates curl gcc libc6-dev pkg-config tar file openssl
     postgresql rabbitmq-server
     qemu-system-x86 qemu-utils passt dosfstools mtools iproute2 nftables)
 missing=()

@@ -101,7 +101,7 @@ pub enum ClientError {
     #[error("use the runner's uuid or token as an HTTP header: they hold characters headers cannot carry")]
     BadCredentials,
     #[error("set up the HTTP client")]
-    Http(#[source] reqwest::Error),
+    Http(#[source] http_client::SetupError),
 }
 
 /// One Forgejo instance's runner API.

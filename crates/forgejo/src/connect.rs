@@ -161,15 +161,16 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// `instance` is the Forgejo URL as the user gave it; a trailing `/` is dropped.
-    pub(crate) fn new(instance: &str, user_agent: &str) -> Result<Connection, reqwest::Error> {
+    pub(crate) fn new(instance: &str, user_agent: &str) -> Result<Connection, http_client::SetupError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/proto"));
         headers.insert(HeaderName::from_static("connect-protocol-version"), HeaderValue::from_static("1"));
         if let Ok(agent) = HeaderValue::from_str(user_agent) {
             headers.insert(USER_AGENT, agent);
         }
-        // reqwest's gzip feature sends `Accept-Encoding: gzip` and inflates the answer itself.
-        let http = reqwest::Client::builder().gzip(true).build()?;
+        // reqwest's gzip feature sends `Accept-Encoding: gzip` and inflates the answer itself;
+        // proxies and extra CA certificates come from the environment (see `http_client`).
+        let http = http_client::client(|builder| builder.gzip(true))?;
         Ok(Connection { http, base: format!("{}/api/actions", instance.trim_end_matches('/')), headers })
     }
 

@@ -10,6 +10,7 @@ use testkit::rabbitmq::TestVhost;
 
 mod broker;
 mod jobs;
+mod network;
 mod support;
 
 use support::BUS_KEY;
