@@ -21,6 +21,9 @@ pub enum Command {
     /// Runners for the configured forges and an orchestrator in one process, on an in-process
     /// bus and SQLite: one host, no broker, no database server.
     Serve(crate::serve::ServeArgs),
+    /// Install the systemd units, private settings files with a shared bus key and this
+    /// executable, as system services (enables nothing).
+    Install(crate::install::InstallArgs),
 }
 
 #[derive(Debug, Clone, Args)]

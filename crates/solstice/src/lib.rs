@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod images;
+pub mod install;
 pub mod run;
 pub mod serve;
 

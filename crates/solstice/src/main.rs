@@ -7,6 +7,9 @@ use solstice::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    if let Command::Install(args) = cli.command {
+        return ExitCode::from(solstice::install::main(args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -18,6 +21,7 @@ fn main() -> ExitCode {
         Command::Run(args) => ExitCode::from(runtime.block_on(solstice::run::main(args))),
         Command::Images(args) => ExitCode::from(runtime.block_on(solstice::images::main(args))),
         Command::Serve(args) => ExitCode::from(runtime.block_on(solstice::serve::main(args))),
+        Command::Install(args) => ExitCode::from(solstice::install::main(args)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The systemd units under `deploy/systemd/`, their settings templates and
-//! `scripts/install-units.sh`: the units parse as systemd's INI dialect with the keys a service
+//! `solstice install`: the units parse as systemd's INI dialect with the keys a service
 //! of ours needs, `ExecStart` runs a binary the workspace builds, every template names only
-//! variables a binary reads, and the script installs private settings files with one key.
+//! variables a binary reads, and `solstice install` writes private settings files with one key.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -231,12 +231,10 @@ fn a_broken_unit_is_refused_with_the_line_or_the_key() {
     assert!(problems.contains("locks passt out"), "{problems}");
 }
 
+/// `solstice install ARGS`, the real binary.
 fn install_units(args: &[&str]) -> std::process::Output {
-    Command::new("bash")
-        .arg(workspace::root().join("scripts/install-units.sh"))
-        .args(args)
-        .output()
-        .expect("bash runs scripts/install-units.sh")
+    let solstice = e2e::solstice::binary().unwrap_or_else(|reason| panic!("{reason}"));
+    Command::new(solstice).arg("install").args(args).output().expect("solstice install runs")
 }
 
 fn mode(path: &Path) -> u32 {
@@ -244,7 +242,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[test]
-fn install_units_writes_private_settings_sharing_one_new_key() {
+fn solstice_install_writes_private_settings_sharing_one_new_key() {
     let root = tempfile::tempdir().expect("a temporary directory");
     let staged = root.path().to_str().expect("a UTF-8 path");
     let out = install_units(&["--root", staged]);
@@ -257,6 +255,9 @@ fn install_units_writes_private_settings_sharing_one_new_key() {
         assert_eq!(mode(&installed), 0o644);
     }
     assert_eq!(mode(&root.path().join("etc/solstice")), 0o700);
+    let binary = root.path().join("usr/local/bin/solstice");
+    assert_eq!(mode(&binary), 0o755, "the running solstice is installed for solstice-serve.service");
+    assert_eq!(std::fs::read(&binary).ok(), std::fs::read(e2e::solstice::binary().expect("built")).ok());
     let mut keys = BTreeSet::new();
     for template in files_ending(&deploy_dir(), ".env") {
         let installed = root.path().join("etc/solstice").join(template.file_name().expect("a file name"));
@@ -280,7 +281,7 @@ fn install_units_writes_private_settings_sharing_one_new_key() {
 }
 
 #[test]
-fn install_units_dry_run_changes_nothing_and_bad_arguments_exit_2() {
+fn solstice_install_dry_run_changes_nothing_and_bad_arguments_exit_2() {
     let root = tempfile::tempdir().expect("a temporary directory");
     let staged = root.path().join("staging");
     let out = install_units(&["--dry-run", "--root", staged.to_str().expect("a UTF-8 path")]);
@@ -292,7 +293,11 @@ fn install_units_dry_run_changes_nothing_and_bad_arguments_exit_2() {
 
     let bad = install_units(&["--no-such-flag"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument: --no-such-flag"));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--no-such-flag"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     let missing = install_units(&["--root", staged.to_str().expect("a UTF-8 path"), "--binaries", "/nonexistent"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/orchestrator is missing"));
