@@ -6,13 +6,14 @@
 //!   decompress (zstd, xz), convert to qcow2 with `qemu-img`, and install it atomically: all of it
 //!   happens in `images/.pull-<label>-<id>/`, renamed to `images/<label>/` only at the end, so an
 //!   interrupted or failed pull leaves no half image (and the next pull removes its leftovers);
-//! - [`verify`]: boot an image through an executor with a trivial job and time it;
-//! - [`admit`]: whether a job's overlay on a base disk could outgrow the free space.
+//! - [`verify`]: boot an image through an executor with a trivial job and time it.
+//!
+//! Whether a job's overlay could outgrow the host's free space is decided where overlays are
+//! made, in `vm::admission`.
 //!
 //! Nothing here prints: the one exception is [`TerminalBar`], the progress bar a binary may hand
 //! to [`pull`] when stderr is a terminal.
 
-mod admit;
 mod list;
 mod progress;
 mod pull;
@@ -20,7 +21,6 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
-pub use admit::{Admission, admit};
 pub use list::{ListEntry, list};
 pub use progress::{NoProgress, Progress, TerminalBar};
 pub use pull::{PullError, PullOptions, pull};

@@ -111,6 +111,13 @@ impl QemuExecutor {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o711);
         builder.create(&run).map_err(|source| SetupError::Dir { dir: run.clone(), source })?;
+        // The umask narrows the builder's mode: the run dir and the `vm` dir above it must let
+        // passt (as `nobody`) through whatever the umask was.
+        #[cfg(unix)]
+        for dir in [Some(run.as_path()), run.parent()].into_iter().flatten() {
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+                .map_err(|source| SetupError::Dir { dir: dir.to_owned(), source })?;
+        }
         crate::reconcile::reconcile(&run);
         Ok(QemuExecutor { inner: Arc::new(Inner { config, accel: OnceCell::new() }) })
     }
@@ -438,6 +445,10 @@ fn retryable(error: &BootError) -> bool {
 }
 
 fn boot_failure_text(error: &BootError, tries: u32, tail: &[String]) -> String {
+    if matches!(error, BootError::NoDiskSpace { .. }) {
+        // Nothing booted: the refusal is the whole story.
+        return chain(error);
+    }
     let times = if tries > 1 { format!(" ({tries} tries)") } else { String::new() };
     let mut text = format!("the VM did not boot{times}: {}", chain(error));
     if !tail.is_empty() {

@@ -28,6 +28,7 @@
 //! and `nft` for [`Uplink::Routed`].
 
 mod accel;
+pub mod admission;
 mod agent_file;
 mod agentless;
 mod catalog;

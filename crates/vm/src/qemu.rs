@@ -35,6 +35,11 @@ pub(crate) fn arguments(spec: &QemuSpec<'_>) -> Result<Vec<OsString>, String> {
     push(&["-accel", spec.accel.as_str()]);
     if spec.accel == Accel::Kvm {
         push(&["-cpu", "host"]);
+        if image.os == "illumos" {
+            // illumos counts the PIT's ticks for its clock: ticks KVM drops while the vCPU is
+            // descheduled must be delivered late, not lost, or the guest's clock drifts.
+            push(&["-global", "kvm-pit.lost_tick_policy=delay"]);
+        }
     }
     push(&["-machine", &profile.machine]);
     push(&["-m", &profile.memory_mb.to_string(), "-smp", &profile.cpus.to_string()]);
@@ -144,5 +149,31 @@ mod tests {
             assert!(line.contains(expected), "missing {expected:?} in {line}");
         }
         assert!(!line.contains("-cpu"), "{line}");
+    }
+
+    #[test]
+    fn illumos_under_kvm_keeps_lost_pit_ticks() {
+        let catalog = Catalog::builtin().unwrap();
+        let dir = Path::new("/state/vm/J-1");
+        let line = |label: &str, accel: Accel| {
+            let spec = QemuSpec {
+                image: catalog.get(label).unwrap(),
+                image_dir: Path::new("/images/x"),
+                accel,
+                overlay: Some(&dir.join("disk.qcow2")),
+                seed: &dir.join("seed.img"),
+                serial: &dir.join("serial.log"),
+                qmp: &dir.join("qmp.sock"),
+                passt_socket: &dir.join("net/passt.sock"),
+                name: "J-1",
+            };
+            let args = arguments(&spec).unwrap().into_iter().map(|a| a.into_string().unwrap());
+            args.collect::<Vec<_>>().join(" ")
+        };
+        let pit = "-global kvm-pit.lost_tick_policy=delay";
+        assert!(line("omnios-r151054", Accel::Kvm).contains(pit));
+        assert!(line("openindiana-hipster", Accel::Kvm).contains(pit));
+        assert!(!line("omnios-r151054", Accel::Tcg).contains(pit), "no KVM PIT under TCG");
+        assert!(!line("debian-12", Accel::Kvm).contains(pit));
     }
 }

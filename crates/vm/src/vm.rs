@@ -56,6 +56,21 @@ pub enum BootError {
     },
     #[error("create the disk overlay")]
     Overlay(#[source] ToolError),
+    #[error("read the size of the base disk {path}")]
+    BaseDisk {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "refused the job before booting: its disk overlay could grow to {} (the image's disk plus a {} reserve) \
+         and {} are free for it in {} (running jobs' overlays counted); free disk space or run fewer jobs at once",
+        crate::admission::gib(*needed),
+        crate::admission::gib(crate::admission::RESERVE_BYTES),
+        crate::admission::gib(*free),
+        dir.display()
+    )]
+    NoDiskSpace { needed: u64, free: u64, dir: PathBuf },
     #[error("write the seed")]
     Seed(#[source] SeedError),
     #[error("use {path} as a unix socket: longer than {UNIX_PATH_MAX} bytes; use a shorter state dir")]
@@ -87,6 +102,8 @@ pub(crate) struct Vm {
     network: Option<Network>,
     qemu: Option<Child>,
     pub(crate) started: Option<Instant>,
+    /// The room promised to this VM's overlay; released when the VM is dropped.
+    reservation: Option<crate::admission::Reservation>,
 }
 
 impl Vm {
@@ -101,7 +118,11 @@ impl Vm {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o711);
         builder.create(&dir).map_err(|source| BootError::Dir { dir: dir.clone(), source })?;
-        let vm = Vm { dir, network: None, qemu: None, started: None };
+        // The umask narrows the builder's mode (0700 under UMask=0077): say it exactly.
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .map_err(|source| BootError::Dir { dir: dir.clone(), source })?;
+        let vm = Vm { dir, network: None, qemu: None, started: None, reservation: None };
         vm.write_pid(OWNER_FILE, std::process::id());
         Ok(vm)
     }
@@ -125,6 +146,15 @@ impl Vm {
             Some(disk) => {
                 let overlay = self.dir.join("disk.qcow2");
                 let base = spec.image_dir.join(&disk.file);
+                let size = crate::admission::virtual_size(&base, &disk.format)
+                    .map_err(|source| BootError::BaseDisk { path: base.clone(), source })?;
+                let reservation =
+                    crate::admission::reserve(&overlay, size).map_err(|refused| BootError::NoDiskSpace {
+                        needed: refused.needed,
+                        free: refused.free,
+                        dir: self.dir.parent().unwrap_or(&self.dir).to_owned(),
+                    })?;
+                self.reservation = Some(reservation);
                 let mut command = confined(&spec.tools.qemu_img, None);
                 // O(1) whatever the base's size: only a header pointing at the read-only base.
                 command.args(["create", "-q", "-f", "qcow2", "-F", &disk.format, "-b"]).arg(&base).arg(&overlay);

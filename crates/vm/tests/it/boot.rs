@@ -62,6 +62,52 @@ fn the_boot_watchdog_fires_and_is_retried_once() {
     });
 }
 
+/// `linux-test` with a qcow2 base disk of 64 TiB (sparse: a header and an empty table), more
+/// than this host's disk could hold for one overlay.
+fn add_huge_disk_image(setup: &mut Setup) -> &'static str {
+    const HUGE: &str = "huge-disk";
+    let dir = setup.images.path().join(HUGE);
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(std::path::Path::new(testkit::vm::IMAGES).join(LABEL)).unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let created = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(dir.join("huge.qcow2"))
+        .arg("64T")
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let mut image = setup.config.catalog.get(LABEL).unwrap().clone();
+    image.label = HUGE.into();
+    image.disk = Some(vm::BaseDisk { file: "huge.qcow2".into(), format: "qcow2".into() });
+    setup.config.catalog.insert(image);
+    HUGE
+}
+
+#[test]
+fn a_job_whose_overlay_could_fill_the_disk_is_refused_before_booting() {
+    in_test_netns(|| async {
+        let mut setup = Setup::new();
+        let label = add_huge_disk_image(&mut setup);
+        let executor = setup.executor();
+        let request = request(label, &["echo never"]);
+        let mut handle = start(&executor, request.clone()).await;
+        let outputs = collect(&mut handle).await;
+
+        let (result, error) = finished(&outputs);
+        assert_eq!(result, JobResult::Failure);
+        let error = error.unwrap_or_default();
+        let refused = "refused the job before booting: its disk overlay could grow to 65537.0 GiB \
+                       (the image's disk plus a 1.0 GiB reserve) and ";
+        assert!(error.starts_with(refused), "{error}");
+        assert!(error.contains("GiB are free for it in"), "{error}");
+        assert!(!exited(&outputs).1, "no agent ran");
+        setup.assert_nothing_left(&request, None).await;
+    });
+}
+
 #[test]
 fn an_unknown_label_fails_the_job_without_a_vm() {
     in_test_netns(|| async {
