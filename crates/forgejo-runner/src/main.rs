@@ -110,12 +110,17 @@ fn main() -> ExitCode {
                 Ok(settings) => settings,
                 Err(error) => return fail(&anyhow::Error::new(error), 2),
             };
-            match runtime.block_on(forgejo::daemon::run(settings, shutdown_signal())) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
+            let metrics = match telemetry::addr_from_env() {
+                Ok(metrics) => metrics,
+                Err(reason) => return usage(&reason),
+            };
+            match runtime.block_on(telemetry::serving(metrics, forgejo::daemon::run(settings, shutdown_signal()))) {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(error)) => {
                     let code = error.exit_code();
                     fail(&anyhow::Error::new(error), code)
                 }
+                Err(error) => fail(&anyhow::Error::new(error), 2),
             }
         }
         Command::OneJob => {

@@ -173,6 +173,7 @@ fn check_authenticated(error: ConnectError, call: &str) -> Result<(), FetchError
         return Err(FetchError::Unauthenticated(error));
     }
     tracing::warn!(error = %crate::error_chain(&error), "{call} failed; trying again at the next interval");
+    telemetry::runner::forge_error("forgejo", call);
     Ok(())
 }
 

@@ -137,6 +137,7 @@ impl RunService {
             }
             let pause = self.config.acquire_backoff.pick();
             tracing::warn!(job = %job.id, error = %crate::error_chain(&error), ?pause, "acquiring the job failed; trying again");
+            telemetry::runner::forge_error("github", "acquirejob");
             tokio::time::sleep(pause).await;
             attempt += 1;
         }
@@ -175,6 +176,7 @@ impl RunService {
             }
             let pause = self.config.complete_backoff.pick();
             tracing::warn!(job = %context.job_id, error = %crate::error_chain(&error), ?pause, "completing the job failed; trying again");
+            telemetry::runner::forge_error("github", "completejob");
             tokio::time::sleep(pause).await;
             attempt += 1;
         }

@@ -216,10 +216,13 @@ async fn serve<E: Executor>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let config = OrchestratorConfig::new(id.clone(), settings.bus_key.clone());
-    let _metrics = match settings.metrics_addr {
-        Some(addr) => Some(serve_metrics(addr, config.metrics.clone()).await?),
-        None => None,
-    };
+    let _metrics =
+        match settings.metrics_addr {
+            Some(addr) => Some(telemetry::Endpoint::start(addr, config.metrics.clone()).await.map_err(|error| {
+                DaemonError::Config(format!("cannot listen on the metrics address {addr}: {error}"))
+            })?),
+            None => None,
+        };
     let durability = Durability { store: store.clone(), lease_ttl: settings.lease_ttl };
     // Before the first heartbeat, so the lease's expiry is never later than this suggests.
     let leased_at = tokio::time::Instant::now();
@@ -260,31 +263,6 @@ async fn serve<E: Executor>(
             let lease::LeaseLost { unrenewed_for, ttl, last_error } = lost;
             Err(DaemonError::LeaseLost { unrenewed_for, ttl, last_error })
         }
-    }
-}
-
-/// Serves `/metrics` and `/healthz` until the returned guard is dropped. Health is the
-/// process being up and serving: the daemon exits (3) rather than linger when it cannot work.
-async fn serve_metrics(addr: std::net::SocketAddr, registry: telemetry::Registry) -> Result<AbortOnDrop, DaemonError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|error| DaemonError::Config(format!("cannot listen on the metrics address {addr}: {error}")))?;
-    tracing::info!(%addr, "serving /metrics and /healthz");
-    let task = tokio::spawn(async move {
-        let health: telemetry::Health = Arc::new(|| Ok(()));
-        if let Err(error) = telemetry::serve(listener, registry, health, std::future::pending()).await {
-            tracing::error!(%error, "the metrics endpoint stopped");
-        }
-    });
-    Ok(AbortOnDrop(task))
-}
-
-/// Stops a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -2,7 +2,7 @@
 //! ([`netns`]), the rule for when a VM test may run and where its agent is ([`vm`]), a
 //! PostgreSQL database ([`postgres`]) and a RabbitMQ vhost ([`rabbitmq`]) per test, a TCP proxy
 //! a test can cut ([`proxy`]), a TLS terminator with its own test CA ([`tls`]), an HTTP forward
-//! proxy that records what went through it ([`forward_proxy`]), what a job may have left on the host ([`leftovers`]) and where the
+//! proxy that records what went through it ([`forward_proxy`]), a scraper for `/metrics` ([`scrape`]), what a job may have left on the host ([`leftovers`]) and where the
 //! conformance vectors are ([`conformance`]).
 //!
 //! Used only as a dev-dependency. Unlike a library of the product, it panics with a message
@@ -16,5 +16,6 @@ pub mod netns;
 pub mod postgres;
 pub mod proxy;
 pub mod rabbitmq;
+pub mod scrape;
 pub mod tls;
 pub mod vm;

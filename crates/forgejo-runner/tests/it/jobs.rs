@@ -14,10 +14,11 @@ fn spec(payload: &str, steps: &[&str]) -> JobSpec {
 }
 
 #[tokio::test]
-async fn a_job_runs_and_its_steps_rows_result_and_outputs_show_in_forgejo() {
+async fn a_job_runs_and_its_steps_rows_result_and_outputs_show_in_forgejo_and_in_the_metrics() {
     let mut site = Site::new().await;
     site.start_orchestrator();
-    let mut daemon = site.start_daemon();
+    let metrics = testkit::scrape::free_local_addr();
+    let mut daemon = site.start_daemon_with(&[("SOLSTICE_METRICS_ADDR", &metrics)]);
     let payload = "jobs:\n  build:\n    runs-on: linux-test\n    outputs:\n      greeting: ${{ steps.say.outputs.greeting }}\n    steps:\n      - name: hello\n        run: echo hello from the job\n      - name: say\n        id: say\n        run: echo greeting=hi >> \"$GITHUB_OUTPUT\"\n";
     let job = site.fake.add_job(spec(payload, &["hello", "say"]));
     let view = site.fake.wait_until_finished(job, WAIT).await.expect("the job ends");
@@ -27,6 +28,13 @@ async fn a_job_runs_and_its_steps_rows_result_and_outputs_show_in_forgejo() {
     assert!(hello.rows.iter().any(|row| row.contains("hello from the job")), "{hello:#?}");
     assert_eq!(view.step("say").map(|step| step.status), Some(Status::Success));
     assert_eq!(view.outputs.get("greeting").map(String::as_str), Some("hi"), "{view:#?}");
+
+    // The count follows the forge's answer to the last report: scrape until it shows, as
+    // Prometheus would.
+    let counted = "solstice_runner_jobs_total{forge=\"forgejo\",result=\"success\"} 1\n";
+    testkit::scrape::scrape_until(&metrics, counted).await;
+    testkit::scrape::scrape_until(&metrics, "solstice_runner_jobs_running{forge=\"forgejo\"} 0\n").await;
+    assert_eq!(testkit::scrape::get(&metrics, "/healthz").await, "ok\n");
     signal(&daemon, libc::SIGTERM);
     let exit = tokio::time::timeout(WAIT, daemon.wait()).await.expect("stops").expect("waits");
     assert_eq!(exit.code(), Some(0));

@@ -105,7 +105,8 @@ async fn register_exits_4_for_an_invalid_token_3_for_no_server_and_2_for_usage()
 }
 
 #[tokio::test]
-async fn daemon_needs_the_broker_url_and_exits_4_when_forgejo_no_longer_knows_the_runner() {
+async fn daemon_needs_the_broker_url_and_a_metrics_address_it_can_use_and_exits_4_when_forgejo_no_longer_knows_the_runner()
+ {
     let fake = FakeForgejo::start().await.expect("the fake starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let no_broker = run(dir.path(), &["daemon"], &[]).await;
@@ -126,6 +127,16 @@ async fn daemon_needs_the_broker_url_and_exits_4_when_forgejo_no_longer_knows_th
     let gone = run(dir.path(), &["daemon"], &env).await;
     assert_eq!(code(&gone), 4, "{}", stderr(&gone));
     assert!(stderr(&gone).contains("unauthenticated"), "{}", stderr(&gone));
+
+    let bad_metrics = [&env[..], &[("SOLSTICE_METRICS_ADDR", "localhost")]].concat();
+    let bad = run(dir.path(), &["daemon"], &bad_metrics).await;
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("SOLSTICE_METRICS_ADDR is not ADDRESS:PORT"), "{}", stderr(&bad));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let taken_addr = taken.local_addr().expect("its address").to_string();
+    let busy = run(dir.path(), &["daemon"], &[&env[..], &[("SOLSTICE_METRICS_ADDR", &taken_addr)]].concat()).await;
+    assert_eq!(code(&busy), 2, "{}", stderr(&busy));
+    assert!(stderr(&busy).contains(&format!("listen on the metrics address {taken_addr}")), "{}", stderr(&busy));
 }
 
 #[tokio::test]

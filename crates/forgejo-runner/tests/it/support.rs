@@ -87,6 +87,11 @@ impl Site {
 
     /// Starts `forgejo-runner daemon` in the runner's directory.
     pub fn start_daemon(&self) -> Child {
+        self.start_daemon_with(&[])
+    }
+
+    /// [`Site::start_daemon`] with more variables.
+    pub fn start_daemon_with(&self, extra: &[(&str, &str)]) -> Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_forgejo-runner"));
         command.args(["daemon", "--config", "runner.toml"]).current_dir(self.dir.path()).kill_on_drop(true);
         for (name, _) in std::env::vars() {
@@ -97,6 +102,7 @@ impl Site {
         for (name, value) in self.env() {
             command.env(name, value);
         }
+        command.envs(extra.iter().copied());
         command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the daemon starts")
     }
 

@@ -32,6 +32,9 @@ const EVENT_BUFFER: usize = 256;
 /// Publish attempts for errors other than "no orchestrator serves the label".
 const PUBLISH_ATTEMPTS: u32 = 5;
 
+/// The `forge` label of this runner's metrics.
+const FORGE: &str = "forgejo";
+
 /// What every task shares.
 pub struct Jobs<B: Bus> {
     pub bus: B,
@@ -126,6 +129,7 @@ impl<B: Bus> Jobs<B> {
     /// Runs one fetched task to its reported end. Returns its result as reported, or `None` when
     /// the report detached (shutdown) or the forge stopped taking it.
     pub async fn run_task(&self, task: TaskInput, settings: &TranslateSettings<'_>) -> Option<TaskResult> {
+        let _running = telemetry::runner::Running::start(FORGE);
         let now = OffsetDateTime::now_utc();
         let translated = match translate(&task, settings) {
             Ok(translated) => translated,
@@ -178,6 +182,7 @@ impl<B: Bus> Jobs<B> {
     /// Call [`Jobs::prepare_resume`] for every saved task before consuming events: its route
     /// must exist when the job's redelivered events arrive, or they would be dropped as unknown.
     pub async fn resume(&self, resume: Resume) -> Option<TaskResult> {
+        let _running = telemetry::runner::Running::start(FORGE);
         let Resume { task_id, job_id, ledger, follow } = resume;
         tracing::info!(task = task_id, %job_id, "resuming the report of a saved task");
         self.follow(ledger, job_id, task_ref(task_id, job_id), follow).await
@@ -197,6 +202,7 @@ impl<B: Bus> Jobs<B> {
                 Err(error @ BusError::NoConsumer { .. }) => return Err(error),
                 Err(error) if attempt < PUBLISH_ATTEMPTS => {
                     tracing::warn!(job_id = %request.job_id, attempt, error = %crate::error_chain(&error), "publishing the job failed; trying again");
+                    telemetry::runner::bus_error(FORGE);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(16));
                     attempt += 1;
@@ -270,6 +276,7 @@ impl<B: Bus> Jobs<B> {
         let (result, remove) = match end {
             Ok(ReportEnd::Finished { result, server_result }) => {
                 tracing::info!(task = task_id, ?result, ?server_result, "reported the task's end");
+                telemetry::runner::job_ended(FORGE, &format!("{result:?}").to_ascii_lowercase());
                 (Some(result), true)
             }
             Ok(ReportEnd::Detached) => {
@@ -282,6 +289,7 @@ impl<B: Bus> Jobs<B> {
             }
             Err(error) => {
                 tracing::error!(task = task_id, error = %crate::error_chain(&error), "gave up reporting the task");
+                telemetry::runner::job_ended(FORGE, "unreported");
                 (Some(TaskResult::Failure), true)
             }
         };

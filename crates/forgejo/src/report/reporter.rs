@@ -374,6 +374,7 @@ impl Retry {
         let wait = self.backoff.max(config.backoff_initial);
         self.backoff = (wait * 2).min(config.backoff_max);
         tracing::warn!(%error, retry_in = ?wait, "reporting to the forge failed");
+        telemetry::runner::forge_error("forgejo", "report");
         Ok(wait)
     }
 }

@@ -24,10 +24,12 @@ fn log_count(step: &StepView, text: &str) -> usize {
 }
 
 #[tokio::test]
-async fn a_job_runs_and_completes_with_its_conclusion_and_outputs() {
+async fn a_job_runs_and_completes_with_its_conclusion_and_outputs_and_the_metrics_count_it() {
     let mut site = Site::new().await;
     site.configure(&[]).await;
     site.start_orchestrator(1);
+    let metrics = testkit::scrape::free_local_addr();
+    site.extra.push(("SOLSTICE_METRICS_ADDR", metrics.clone()));
     let runner = site.start_runner();
     let mut job = spec(&[("hello", "echo hello from the job"), ("say", "echo greeting=hi >> \"$GITHUB_OUTPUT\"")]);
     job.outputs = vec![("greeting".to_owned(), "steps.say.outputs.greeting".to_owned())];
@@ -35,6 +37,10 @@ async fn a_job_runs_and_completes_with_its_conclusion_and_outputs() {
     let completion = site.completion(&id).await;
     assert_eq!(conclusion(&completion), "succeeded", "{completion:#}");
     assert_eq!(completion["outputs"]["greeting"]["value"], "hi", "{completion:#}");
+    let counted = "solstice_runner_jobs_total{forge=\"github\",result=\"succeeded\"} 1\n";
+    testkit::scrape::scrape_until(&metrics, counted).await;
+    testkit::scrape::scrape_until(&metrics, "solstice_runner_jobs_running{forge=\"github\"} 0\n").await;
+    assert_eq!(testkit::scrape::get(&metrics, "/healthz").await, "ok\n");
     let view = site.fake.view(&id).expect("the job's page");
     let names: Vec<&str> = view.steps.iter().map(|step| step.name.as_str()).collect();
     assert_eq!(names, ["Set up job", "hello", "say", "Complete job"], "{view:#?}");

@@ -200,6 +200,7 @@ pub async fn listen(
                     failures += 1;
                     let pause = backoff(config, failures).pick();
                     tracing::warn!(error = %crate::error_chain(&error), ?pause, failures, "polling the broker failed");
+                    telemetry::runner::forge_error("github", "poll");
                     if until_stopped(&mut stop, tokio::time::sleep(pause)).await.is_none() {
                         break Ok(());
                     }

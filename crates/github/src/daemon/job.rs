@@ -54,6 +54,9 @@ pub enum JobEnd {
     RegistrationGone(String),
 }
 
+/// The `forge` label of this runner's metrics.
+const FORGE: &str = "github";
+
 /// Takes the job the broker offered and runs it to its end. `cancel` carries GitHub's
 /// cancellation (the reason) once it arrives.
 pub async fn take<B: Bus>(
@@ -61,6 +64,7 @@ pub async fn take<B: Bus>(
     request: JobRequestRef,
     cancel: watch::Receiver<Option<String>>,
 ) -> JobEnd {
+    let _running = telemetry::runner::Running::start(FORGE);
     let message = match env.run_service.acquire(&request).await {
         Ok(message) => message,
         Err(error @ AcquireError::Skip { .. }) => {
@@ -138,6 +142,7 @@ pub async fn resume<B: Bus>(
     follow: Follow,
     cancel: watch::Receiver<Option<String>>,
 ) -> JobEnd {
+    let _running = telemetry::runner::Running::start(FORGE);
     tracing::info!(job = %saved.context.job_id, job_ulid = %saved.job_ulid, "resuming a job saved by an earlier run");
     let report = JobReport::restore(saved.context.clone(), saved.report, env.spool_dir.clone(), env.report.clone());
     let checkpoint = StoreCheckpoint {
@@ -234,9 +239,13 @@ async fn fail<B: Bus>(env: &JobEnv<B>, context: &JobContext, reason: &str, saved
 
 async fn complete<B: Bus>(env: &JobEnv<B>, context: &JobContext, completion: &Completion) {
     match env.run_service.complete(context, completion).await {
-        Ok(()) => tracing::info!(job = %context.job_id, conclusion = ?completion.conclusion, "completed the job"),
+        Ok(()) => {
+            tracing::info!(job = %context.job_id, conclusion = ?completion.conclusion, "completed the job");
+            telemetry::runner::job_ended(FORGE, &format!("{:?}", completion.conclusion).to_ascii_lowercase());
+        }
         Err(error) => {
-            tracing::error!(job = %context.job_id, error = %crate::error_chain(&error), "could not complete the job")
+            tracing::error!(job = %context.job_id, error = %crate::error_chain(&error), "could not complete the job");
+            telemetry::runner::job_ended(FORGE, "unreported");
         }
     }
 }
@@ -257,6 +266,7 @@ async fn publish<B: Bus>(bus: &B, request: &contract::JobRequest) -> Result<(), 
             Err(error @ BusError::NoConsumer { .. }) => return Err(error),
             Err(error) if attempt < PUBLISH_ATTEMPTS => {
                 tracing::warn!(job_id = %request.job_id, attempt, error = %crate::error_chain(&error), "publishing the job failed; trying again");
+                telemetry::runner::bus_error(FORGE);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(16));
                 attempt += 1;

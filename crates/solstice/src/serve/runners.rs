@@ -58,9 +58,15 @@ pub(super) async fn serve<E: Executor>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let Host { bus, store, key, orchestrator_id } = host;
-    let orchestrator_config = OrchestratorConfig::new(orchestrator_id.clone(), key.clone());
+    let mut orchestrator_config = OrchestratorConfig::new(orchestrator_id.clone(), key.clone());
+    // One registry for the orchestrator and the runners, which count into the global one.
+    orchestrator_config.metrics = telemetry::global().clone();
     let _metrics = match config.metrics_addr {
-        Some(addr) => Some(serve_metrics(addr, orchestrator_config.metrics.clone()).await?),
+        Some(addr) => Some(
+            telemetry::Endpoint::start(addr, orchestrator_config.metrics.clone())
+                .await
+                .map_err(|source| ServeError::Metrics { addr, source })?,
+        ),
         None => None,
     };
     let durability = Durability::new(store.clone());
@@ -122,29 +128,6 @@ pub(super) async fn serve<E: Executor>(
     match failure {
         Some(error) => Err(error),
         None => Ok(()),
-    }
-}
-
-/// Serves `/metrics` and `/healthz` until the returned guard is dropped. Health is the process
-/// being up: `solstice serve` exits rather than linger when it cannot work.
-async fn serve_metrics(addr: std::net::SocketAddr, registry: telemetry::Registry) -> Result<AbortOnDrop, ServeError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Metrics { addr, source })?;
-    tracing::info!(%addr, "serving /metrics and /healthz");
-    let task = tokio::spawn(async move {
-        let health: telemetry::Health = Arc::new(|| Ok(()));
-        if let Err(error) = telemetry::serve(listener, registry, health, std::future::pending()).await {
-            tracing::error!(%error, "the metrics endpoint stopped");
-        }
-    });
-    Ok(AbortOnDrop(task))
-}
-
-/// Stops a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

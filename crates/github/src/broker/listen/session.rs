@@ -38,6 +38,7 @@ pub(super) async fn open_session(
                 failures += 1;
                 let pause = backoff(config, failures).pick();
                 tracing::warn!(error = %crate::error_chain(&error), ?pause, "opening a broker session failed");
+                telemetry::runner::forge_error("github", "session");
                 pause
             }
         };
