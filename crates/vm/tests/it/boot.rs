@@ -132,8 +132,9 @@ fn the_accelerator_probe_is_cached() {
         let started = Instant::now();
         let accel = executor.accel().await;
         eprintln!("probe: {accel:?} in {:?}", started.elapsed());
-        // Whatever this host can do, the probe ends within its deadline (KVM hangs here).
-        assert!(started.elapsed() < Duration::from_secs(10));
+        // Whatever this host can do, the probe ends within its deadlines (10 s under KVM, then
+        // 10 s under TCG).
+        assert!(started.elapsed() < Duration::from_secs(25));
         let cache = std::fs::read_to_string(setup.state.path().join("vm/accel")).unwrap();
         assert!(cache.starts_with(accel.as_str()), "{cache}");
 
