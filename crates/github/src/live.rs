@@ -42,6 +42,12 @@ impl Default for LiveConfig {
     }
 }
 
+/// The TLS configuration of every wss:// console of this process, built once.
+fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    static TLS: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| http_client::tls_config().map_err(|error| crate::error_chain(&error))).clone()
+}
+
 /// Batches are at most this many lines (ref §5.2).
 pub const BATCH: usize = 100;
 
@@ -52,16 +58,27 @@ pub struct LiveConsole {
 }
 
 impl LiveConsole {
-    /// Starts the console's task for `feed_url`, or `None` when it cannot be reached: `wss://`
-    /// needs TLS that our websocket build leaves out (the logs still arrive through Results).
+    /// Starts the console's task for `feed_url` (`ws://`, or `wss://` trusting what the forge
+    /// clients trust: the system roots and `SOLSTICE_CA_FILE`), or `None` when it cannot be
+    /// reached at all (the logs still arrive through Results).
     pub fn start(http_user_agent: String, feed_url: &str, job_token: &str, config: LiveConfig) -> Option<LiveConsole> {
-        if !feed_url.starts_with("ws://") {
-            tracing::info!(url = %feed_url, "no live console: only ws:// feeds are supported; the logs arrive after each step");
+        let tls = if feed_url.starts_with("wss://") {
+            match tls_config() {
+                Ok(tls) => Some(tls),
+                Err(reason) => {
+                    tracing::warn!(url = %feed_url, %reason, "no live console: no TLS; the logs arrive after each step");
+                    return None;
+                }
+            }
+        } else if feed_url.starts_with("ws://") {
+            None
+        } else {
+            tracing::info!(url = %feed_url, "no live console: not a websocket URL; the logs arrive after each step");
             return None;
-        }
+        };
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let target =
-            socket::Target { url: feed_url.to_owned(), token: job_token.to_owned(), user_agent: http_user_agent };
+            socket::Target { url: feed_url.to_owned(), token: job_token.to_owned(), user_agent: http_user_agent, tls };
         tokio::spawn(socket::run(target, receiver, config));
         Some(LiveConsole { queue, dropped: 0 })
     }

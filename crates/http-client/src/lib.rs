@@ -10,6 +10,8 @@
 //!   Forgejo's own CA). They are trusted *in addition to* the system roots, so a forge on a
 //!   public certificate keeps working beside one on a private CA.
 //!
+//! [`tls_config`] gives the same trust to connections reqwest does not make (a websocket).
+//!
 //! A CA file that cannot be read or holds no certificate is an error when the client is built:
 //! the daemon says which file and why at start instead of failing every TLS handshake later.
 
@@ -50,8 +52,12 @@ pub enum SetupError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("{} ({CA_FILE_ENV}) holds a certificate that cannot be used: {reason}", path.display())]
+    BadTlsCertificate { path: PathBuf, reason: String },
     #[error("build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
+    #[error("set up TLS: {0}")]
+    Tls(String),
 }
 
 /// A client from the environment's settings; `configure` adds the caller's own (user agent,
@@ -78,6 +84,48 @@ pub fn client_with(
         Some(path) if is_certificate_error(&source) => SetupError::BadCertificate { path: path.clone(), source },
         _ => SetupError::Build(source),
     })
+}
+
+/// A rustls client configuration for connections reqwest does not make (the GitHub live
+/// console's websocket): the system roots plus `SOLSTICE_CA_FILE`'s, on the ring provider.
+pub fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, SetupError> {
+    tls_config_with(&HttpSettings::from_env())
+}
+
+/// [`tls_config`] from explicit settings.
+pub fn tls_config_with(settings: &HttpSettings) -> Result<std::sync::Arc<rustls::ClientConfig>, SetupError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "a system root certificate could not be read");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "system root certificates");
+    if let Some(path) = &settings.ca_file {
+        let pem = std::fs::read(path).map_err(|source| SetupError::ReadCaFile { path: path.clone(), source })?;
+        let mut count = 0;
+        for certificate in CertificateDer::pem_slice_iter(&pem) {
+            let certificate = certificate
+                .map_err(|error| SetupError::BadTlsCertificate { path: path.clone(), reason: error.to_string() })?;
+            roots
+                .add(certificate)
+                .map_err(|error| SetupError::BadTlsCertificate { path: path.clone(), reason: error.to_string() })?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(SetupError::NoCertificate { path: path.clone() });
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| SetupError::Tls(error.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, SetupError> {

@@ -14,6 +14,9 @@ pub struct JobSpec {
     pub secrets: Vec<(String, String)>,
     /// Job outputs as expressions (`jobOutputs`), e.g. `("v", "steps.a.outputs.v")`.
     pub outputs: Vec<(String, String)>,
+    /// Where `FeedStreamUrl` points instead of the fake's own `ws://` base, e.g. `wss://` on a
+    /// TLS terminator in front of the fake (github.com's feed is wss).
+    pub feed_base: Option<String>,
 }
 
 /// One `run:` step.
@@ -36,6 +39,7 @@ impl JobSpec {
                 .collect(),
             secrets: Vec::new(),
             outputs: Vec::new(),
+            feed_base: None,
         }
     }
 }
@@ -55,7 +59,7 @@ pub(crate) struct MessageIds<'a> {
 /// PipelineContextData contexts, variables with `isSecret`, and the SystemVssConnection endpoint.
 pub(crate) fn message(spec: &JobSpec, ids: &MessageIds<'_>) -> Value {
     let base = ids.base;
-    let ws_base = base.replacen("http://", "ws://", 1);
+    let ws_base = spec.feed_base.clone().unwrap_or_else(|| base.replacen("http://", "ws://", 1));
     let steps: Vec<Value> = spec
         .steps
         .iter()

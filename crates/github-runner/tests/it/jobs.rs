@@ -68,6 +68,35 @@ async fn a_job_runs_and_completes_with_its_conclusion_and_outputs_and_the_metric
     assert_eq!(site.stop(runner).await, Some(0));
 }
 
+/// github.com's live feed is `wss://`: through a TLS terminator on a test CA the runner trusts
+/// by `SOLSTICE_CA_FILE`, the lines still show live.
+#[tokio::test]
+async fn a_wss_live_feed_on_a_private_ca_shows_the_lines() {
+    let mut site = Site::new().await;
+    let ca = testkit::tls::TestCa::generate();
+    let fake_addr: std::net::SocketAddr =
+        site.fake.base_url().trim_start_matches("http://").parse().expect("the fake's address");
+    let tls = testkit::tls::Terminator::start(&ca, fake_addr).await;
+    site.extra.push(("SOLSTICE_CA_FILE", ca.ca_file().display().to_string()));
+    site.configure(&[]).await;
+    site.start_orchestrator(1);
+    let runner = site.start_runner();
+    let mut job = spec(&[("hello", "echo hello over tls")]);
+    job.feed_base = Some(tls.url().replacen("https://", "wss://", 1));
+    let id = site.fake.queue(job);
+    let completion = site.completion(&id).await;
+    assert_eq!(conclusion(&completion), "succeeded", "{completion:#}");
+    let live = site
+        .fake
+        .wait_for(WAIT, |fake| {
+            let view = fake.view(&id)?;
+            step(&view, "hello").live.iter().any(|line| line.contains("hello over tls")).then_some(())
+        })
+        .await;
+    assert!(live.is_some(), "shown live over wss: {:#?}", site.fake.view(&id));
+    assert_eq!(site.stop(runner).await, Some(0));
+}
+
 #[tokio::test]
 async fn a_failing_step_fails_the_job() {
     let mut site = Site::new().await;

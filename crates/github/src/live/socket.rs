@@ -19,6 +19,8 @@ pub(super) struct Target {
     pub url: String,
     pub token: String,
     pub user_agent: String,
+    /// For `wss://` feeds.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,9 @@ async fn connect(target: &Target) -> Result<Socket, SocketError> {
     let bearer = format!("Bearer {}", target.token);
     headers.insert("Authorization", bearer.parse().map_err(|_| SocketError::Header)?);
     headers.insert("User-Agent", target.user_agent.parse().map_err(|_| SocketError::Header)?);
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.map_err(SocketError::Socket)?;
+    let connector = target.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector)
+        .await
+        .map_err(SocketError::Socket)?;
     Ok(socket)
 }

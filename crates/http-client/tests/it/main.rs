@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use http_client::{HttpSettings, SetupError, client_with};
+use http_client::{HttpSettings, SetupError, client_with, tls_config_with};
 use testkit::tls::{Terminator, TestCa};
 
 /// A plain HTTP server answering `hello` on every path.
@@ -53,6 +53,12 @@ fn a_ca_file_that_cannot_be_used_is_an_error_naming_it() {
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").expect("write");
     let error = client_with(&HttpSettings { ca_file: Some(empty) }, |b| b).expect_err("no certificate");
+    assert!(matches!(error, SetupError::NoCertificate { .. }), "{error:?}");
+
+    // The websocket's TLS configuration refuses the same files the same way.
+    let error = tls_config_with(&HttpSettings { ca_file: Some(missing.clone()) }).expect_err("no file");
+    assert!(matches!(error, SetupError::ReadCaFile { .. }), "{error:?}");
+    let error = tls_config_with(&HttpSettings { ca_file: Some(dir.path().join("empty.pem")) }).expect_err("empty");
     assert!(matches!(error, SetupError::NoCertificate { .. }), "{error:?}");
 
     let broken = dir.path().join("broken.pem");
