@@ -135,7 +135,10 @@ impl<'a> Job<'a> {
             }
             Ok(false) => {
                 self.skip_all_steps().await;
-                JobReport { result: Outcome::Skipped, outputs: BTreeMap::new(), error: None }
+                // The condition is false because a cancel came before the job began (its
+                // `success()` sees the cancel): the job was cancelled, not skipped.
+                let result = if self.cancel.borrow().is_some() { Outcome::Cancelled } else { Outcome::Skipped };
+                JobReport { result, outputs: BTreeMap::new(), error: None }
             }
             Ok(true) => {
                 for step in &self.request.steps {

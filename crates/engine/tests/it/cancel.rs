@@ -36,6 +36,18 @@ async fn cancel_interrupts_the_step_and_runs_only_always_and_cancelled_steps() {
     assert_eq!(job.report.error, None);
 }
 
+/// GitHub shows a job cancelled before its first step as cancelled, not skipped; the cancel
+/// sent at once lands while the job sets up (or, rarely, in its first step: cancelled either way).
+#[tokio::test]
+async fn a_cancel_before_the_first_step_ends_the_job_cancelled() {
+    let mut running = start(request(vec![run(0, "sleep 30; echo never")]), Default::default(), |_| {});
+    running.send(ControlMessage::Cancel { reason: "cancelled at once".into() }).await;
+    let job = running.finish().await;
+    assert_eq!(job.result(), Outcome::Cancelled);
+    assert!(matches!(job.outcome(0), Outcome::Cancelled | Outcome::Skipped), "{:?}", job.outcome(0));
+    assert!(!job.output(0).iter().any(|line| line == "never"));
+}
+
 #[tokio::test]
 async fn a_group_that_ignores_signals_is_killed_after_the_grace_periods() {
     let stubborn = run(0, "trap '' INT TERM\necho ready\nwhile true; do sleep 0.05; done");
