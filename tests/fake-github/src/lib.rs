@@ -235,10 +235,22 @@ impl FakeGithub {
         self.shared.lock().faults.unavailable_until = Some(std::time::Instant::now() + how_long);
     }
 
+    /// Fault: an outage of Results (ref §5.3, §5.4): its twirp calls and the signed blob
+    /// uploads are answered 503 for `how_long` or until [`FakeGithub::recover`].
+    pub fn fail_results_for(&self, how_long: std::time::Duration) {
+        self.shared.lock().faults.results_unavailable_until = Some(std::time::Instant::now() + how_long);
+    }
+
+    /// How many Results calls the outages of [`FakeGithub::fail_results_for`] refused.
+    pub fn results_refused(&self) -> u32 {
+        self.shared.lock().faults.results_refused
+    }
+
     /// Ends an outage and any counted failures.
     pub fn recover(&self) {
         let mut inner = self.shared.lock();
         inner.faults.unavailable_until = None;
+        inner.faults.results_unavailable_until = None;
         inner.faults.unavailable = 0;
     }
 

@@ -35,6 +35,9 @@ pub(crate) async fn steps_update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    if shared.lock().faults.results_unavailable() {
+        return twirp_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "results are unavailable");
+    }
     let Some(job_id) = job_of(&shared, &headers) else {
         return twirp_error(StatusCode::UNAUTHORIZED, "unauthenticated", "job token missing or unknown");
     };
@@ -85,6 +88,9 @@ pub(crate) async fn receiver(
     Path(method): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
+    if shared.lock().faults.results_unavailable() {
+        return twirp_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "results are unavailable");
+    }
     let Some(job_id) = job_of(&shared, &headers) else {
         return twirp_error(StatusCode::UNAUTHORIZED, "unauthenticated", "job token missing or unknown");
     };
@@ -170,6 +176,9 @@ pub(crate) async fn put_blob(
     body: Bytes,
 ) -> Response {
     let mut inner = shared.lock();
+    if inner.faults.results_unavailable() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy").into_response();
+    }
     let Some(blob) = inner.blobs.get_mut(&id) else {
         return (StatusCode::NOT_FOUND, "BlobNotFound").into_response();
     };

@@ -81,9 +81,20 @@ pub(crate) struct Faults {
     pub unavailable: u32,
     /// Answer every broker/run-service call with 503 until then (an outage).
     pub unavailable_until: Option<std::time::Instant>,
+    /// Answer every Results call (twirp and blob uploads) with 503 until then.
+    pub results_unavailable_until: Option<std::time::Instant>,
+    /// How many Results calls were answered 503.
+    pub results_refused: u32,
 }
 
 impl Faults {
+    /// Whether Results answers this call 503 (and counts it if so).
+    pub fn results_unavailable(&mut self) -> bool {
+        let down = self.results_unavailable_until.is_some_and(|until| std::time::Instant::now() < until);
+        self.results_refused += u32::from(down);
+        down
+    }
+
     /// Whether this call is answered 503, using up one counted failure if so.
     pub fn take_unavailable(&mut self) -> bool {
         if self.unavailable_until.is_some_and(|until| std::time::Instant::now() < until) {

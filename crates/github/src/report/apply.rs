@@ -162,6 +162,8 @@ impl JobReport {
         };
         if let Err(error) = results.upload_step_log(self.ids(), &id, &data, lines).await {
             tracing::warn!(step = %id, error = %crate::error_chain(&error), "could not upload the step's log");
+            let name = self.state.steps.iter().find(|step| step.external_id == id).map(|step| step.name.clone());
+            self.upload_failed(&format!("the log of step '{}'", name.unwrap_or(id)));
         }
     }
 
@@ -208,6 +210,8 @@ impl JobReport {
         let id = &self.state.steps[row].external_id;
         if let Err(error) = results.upload_step_summary(self.ids(), id, markdown).await {
             tracing::warn!(step = %id, error = %crate::error_chain(&error), "could not upload the step summary");
+            let name = self.state.steps[row].name.clone();
+            self.upload_failed(&format!("the summary of step '{name}'"));
         }
     }
 
@@ -236,6 +240,7 @@ impl JobReport {
             .collect();
         if let Err(error) = results.steps_update(&steps, self.state.change_order, self.ids()).await {
             tracing::warn!(job = %self.context.job_id, error = %crate::error_chain(&error), "could not update the step list");
+            self.upload_failed("the step list");
         }
     }
 
@@ -281,6 +286,7 @@ impl JobReport {
                 Ok(data) => {
                     if let Err(error) = results.upload_job_log(self.ids(), &data, self.state.job_lines).await {
                         tracing::warn!(error = %crate::error_chain(&error), "could not upload the job log");
+                        self.upload_failed("the job log");
                     }
                 }
                 Err(error) => {
@@ -320,6 +326,21 @@ impl JobReport {
             step_results,
             annotations: self.state.annotations.clone(),
             billing_owner_id: self.context.billing_owner_id.clone(),
+        }
+    }
+
+    /// Says on the job's summary (a warning annotation of the completion) that `what` could not
+    /// reach GitHub after Results' retries: the run page would otherwise just miss it. Once per
+    /// thing.
+    fn upload_failed(&mut self, what: &str) {
+        let message = format!(
+            "The runner could not upload {what} to GitHub (Results did not take it after {} tries); the job itself ran.",
+            self.config.results.tries
+        );
+        if !self.state.annotations.iter().any(|annotation| annotation.message == message) {
+            let mut annotation = failure(&message);
+            annotation.level = "warning".to_owned();
+            self.state.annotations.push(annotation);
         }
     }
 
