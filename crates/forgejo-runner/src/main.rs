@@ -61,13 +61,16 @@ enum Command {
     GenerateConfig,
 }
 
+/// What the log says on SIGTERM.
+const SHUTTING_DOWN: &str = "no new jobs; running ones may finish";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::GenerateConfig = cli.command {
         print!("{}", forgejo::settings::example_config());
         return ExitCode::SUCCESS;
     }
-    init_tracing();
+    telemetry::init_logs("info");
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         // Never shut down: the process ends when main returns. Shutting the runtime down cancels
         // the tasks lapin's I/O threads wait on, and those threads then panic ("Task did not
@@ -114,7 +117,11 @@ fn main() -> ExitCode {
                 Ok(metrics) => metrics,
                 Err(reason) => return usage(&reason),
             };
-            match runtime.block_on(telemetry::serving(metrics, forgejo::daemon::run(settings, shutdown_signal()))) {
+            match runtime.block_on(async {
+                // Inside the runtime: the signal handlers are installed now.
+                let shutdown = telemetry::shutdown_signal(SHUTTING_DOWN);
+                telemetry::serving(metrics, forgejo::daemon::run(settings, shutdown)).await
+            }) {
                 Ok(Ok(())) => ExitCode::SUCCESS,
                 Ok(Err(error)) => {
                     let code = error.exit_code();
@@ -159,35 +166,4 @@ fn fail(error: &anyhow::Error, code: u8) -> ExitCode {
 fn usage(reason: &str) -> ExitCode {
     eprintln!("forgejo-runner: {reason}");
     ExitCode::from(2)
-}
-
-/// `RUST_LOG` (default `info`) to stderr: text on a terminal, JSON lines otherwise.
-fn init_tracing() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            tracing::info!("shutting down: no new jobs; running ones may finish");
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: no new jobs; running ones may finish");
 }

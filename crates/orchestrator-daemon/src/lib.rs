@@ -98,47 +98,14 @@ pub fn report(error: &DaemonError) -> ExitCode {
     ExitCode::from(error.exit_code())
 }
 
-/// `RUST_LOG` (default `info`) to stderr: text on a terminal, JSON lines otherwise.
+/// Logs to stderr: text on a terminal, JSON lines otherwise; `RUST_LOG` (default `info`).
 pub fn init_tracing() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
-    }
+    telemetry::init_logs("info");
 }
 
-/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (inside the
-/// runtime), not when the future is first polled: a SIGTERM during start-up is then a graceful
-/// shutdown once serving begins, instead of the default action that kills the process.
+/// Resolves on SIGTERM or SIGINT; call it inside the runtime (see [`telemetry::shutdown_signal`]).
 pub fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    };
-    async move {
-        #[cfg(unix)]
-        match signals {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::info!("shutting down: no new jobs; running ones may finish");
-    }
+    telemetry::shutdown_signal("no new jobs; running ones may finish")
 }
 
 /// The daemon: runs until `shutdown` resolves, then stops taking jobs, lets the running ones

@@ -233,23 +233,6 @@ fn orchestrator_id(state_dir: &Path) -> Result<String, ServeError> {
     Ok(id)
 }
 
-/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, so a SIGTERM
-/// during start-up becomes a graceful stop instead of the default action.
 fn shutdown_signal() -> impl Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
-    async move {
-        match signals {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        tracing::info!("shutting down: the runners stop fetching and let their running jobs finish");
-    }
+    telemetry::shutdown_signal("the runners stop fetching and let their running jobs finish")
 }

@@ -4,10 +4,12 @@
 //! Our own few dozen lines rather than the `prometheus` crate: the daemons need counters, gauges
 //! and histograms with fixed label sets and nothing else (docs/dependencies.md).
 
+mod process;
 mod registry;
 pub mod runner;
 mod server;
 
+pub use process::{init_logs, shutdown_signal};
 pub use registry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 pub use server::{Endpoint, Health, ListenError, METRICS_ADDR_ENV, ServeError, addr_from_env, serve, serving};
 

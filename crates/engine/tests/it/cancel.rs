@@ -40,7 +40,7 @@ async fn cancel_interrupts_the_step_and_runs_only_always_and_cancelled_steps() {
 /// sent at once lands while the job sets up (or, rarely, in its first step: cancelled either way).
 #[tokio::test]
 async fn a_cancel_before_the_first_step_ends_the_job_cancelled() {
-    let mut running = start(request(vec![run(0, "sleep 30; echo never")]), Default::default(), |_| {});
+    let running = start(request(vec![run(0, "sleep 30; echo never")]), Default::default(), |_| {});
     running.send(ControlMessage::Cancel { reason: "cancelled at once".into() }).await;
     let job = running.finish().await;
     assert_eq!(job.result(), Outcome::Cancelled);
