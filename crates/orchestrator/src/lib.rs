@@ -25,6 +25,7 @@
 mod checkout;
 mod durable;
 mod executor;
+mod identity;
 mod job;
 mod metrics;
 mod orchestrator;
@@ -37,5 +38,6 @@ pub use executor::{
     AGENT_NAME, AgentNotFound, AgentOutput, Executor, ExecutorError, HOST_TARGET, JobHandle, JobStart, LocalExecutor,
     LocalExecutorConfig, confine, locate_agent,
 };
+pub use identity::orchestrator_id;
 pub use job::chain as error_chain;
 pub use orchestrator::{Orchestrator, OrchestratorConfig, Serving};

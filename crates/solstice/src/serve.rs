@@ -217,20 +217,8 @@ fn catalog_labels(labels: Vec<String>) -> Result<Vec<String>, ServeError> {
 /// The orchestrator's stable id, kept in `<state dir>/orchestrator-id` like the standalone
 /// orchestrator's, so a restarted `solstice serve` finds its own lease and attempts again.
 fn orchestrator_id(state_dir: &Path) -> Result<String, ServeError> {
-    let path = state_dir.join("orchestrator-id");
-    let failed = |source| ServeError::StateDir { dir: state_dir.to_owned(), source };
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(failed(error)),
-    }
-    let id = format!("orch-{}", ulid::Ulid::new().to_string().to_lowercase());
-    // Written aside and renamed, so a crash never leaves a half-written id.
-    let partial = state_dir.join("orchestrator-id.partial");
-    std::fs::write(&partial, format!("{id}\n")).map_err(failed)?;
-    std::fs::rename(&partial, &path).map_err(failed)?;
-    Ok(id)
+    orchestrator::orchestrator_id(state_dir)
+        .map_err(|source| ServeError::StateDir { dir: state_dir.to_owned(), source })
 }
 
 fn shutdown_signal() -> impl Future<Output = ()> {
