@@ -40,6 +40,11 @@ pub struct System {
 impl System {
     /// Starts everything, or `None` (after a SKIPPED line) when VMs cannot run here.
     pub async fn start() -> Option<System> {
+        System::start_with(Setup::default()).await
+    }
+
+    /// [`System::start`] with a runner configured and run as `setup` says.
+    pub async fn start_with(setup: Setup<'_>) -> Option<System> {
         if testkit::vm::unavailable().is_some() {
             return None;
         }
@@ -47,8 +52,8 @@ impl System {
         let fake = FakeGithub::start(config).await.expect("the fake GitHub starts");
         let vhost = TestVhost::create();
         let db = TestDatabase::create("github_e2e").await;
-        let orchestrator = Orchestrator::start(&vhost, &db);
-        let runner = Runner::configure(&fake, &vhost).await;
+        let orchestrator = Orchestrator::start_with_capacity(&vhost, &db, setup.vms);
+        let runner = Runner::configure(&fake, &vhost, &setup).await;
         Some(System { fake, runner, orchestrator, _db: db, _vhost: vhost })
     }
 
@@ -74,6 +79,21 @@ impl System {
             self.runner.log(),
             self.orchestrator.child.log()
         )
+    }
+}
+
+/// How a test's runner is configured and run, and how many VMs its orchestrator may run at once.
+pub struct Setup<'a> {
+    /// Added to `github-runner configure` (`--count 2`, `--ephemeral`).
+    pub configure: &'a [&'a str],
+    /// Added to the environment of `github-runner run`.
+    pub env: &'a [(&'a str, &'a str)],
+    pub vms: u32,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Setup { configure: &[], env: &[], vms: 1 }
     }
 }
 

@@ -36,6 +36,25 @@ impl Child {
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal child {pid}");
     }
 
+    /// Its exit status once it exits by itself, or `None` if it still runs after `deadline`.
+    /// A thread blocks in waitid(2) without reaping, so the wait is woken by the exit itself.
+    #[allow(dead_code)] // the GitHub suite's; this file is shared with it
+    pub fn exit_within(&mut self, deadline: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.process.id();
+        let (exited, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: an all-zero siginfo_t is a valid out-parameter for waitid(2).
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: waitid(2) on our own child's pid; WNOWAIT leaves it for try_wait to reap.
+            let waited = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+            let _ = exited.send(waited);
+        });
+        match wait.recv_timeout(deadline) {
+            Ok(0) => self.process.try_wait().ok().flatten(),
+            _ => None,
+        }
+    }
+
     /// SIGKILL, and reaps it.
     pub fn kill_9(&mut self) {
         self.signal(libc::SIGKILL);

@@ -8,21 +8,21 @@ use fake_github::FakeGithub;
 use testkit::rabbitmq::TestVhost;
 
 use super::child::{Child, clean};
-use super::{BUS_KEY, LABEL};
+use super::{BUS_KEY, LABEL, Setup};
 
 pub struct Runner {
     pub child: Child,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
 }
 
 impl Runner {
-    /// Configures a runner for [`LABEL`] and starts it.
-    pub async fn configure(fake: &FakeGithub, vhost: &TestVhost) -> Runner {
+    /// Configures a runner for [`LABEL`] and starts it, as `setup` says.
+    pub async fn configure(fake: &FakeGithub, vhost: &TestVhost, setup: &Setup<'_>) -> Runner {
         let state = tempfile::tempdir().expect("make the runner's state dir");
         let mut configure = command(&state);
         let url = fake.repo_url("octo", "hello");
         configure.args(["configure", "--unattended", "--url", &url, "--token", &fake.registration_token()]);
-        configure.args(["--name", "e2e", "--labels", LABEL]);
+        configure.args(["--name", "e2e", "--labels", LABEL]).args(setup.configure);
         // The fake answers from this runtime, so the blocking wait runs on another thread.
         let output = tokio::task::spawn_blocking(move || configure.output())
             .await
@@ -38,9 +38,15 @@ impl Runner {
         run.arg("run")
             .env("SOLSTICE_AMQP_URL", vhost.url())
             .env("SOLSTICE_BUS_KEY", BUS_KEY)
-            .env("SOLSTICE_GITHUB_SHUTDOWN_TIMEOUT", "5");
+            .env("SOLSTICE_GITHUB_SHUTDOWN_TIMEOUT", "5")
+            .envs(setup.env.iter().copied());
         let child = Child::start(run, "github-runner");
-        Runner { child, _state: state }
+        Runner { child, state }
+    }
+
+    /// The registrations' dir: one `<name>/` with GitHub's runner files per registration.
+    pub fn registrations(&self) -> std::path::PathBuf {
+        self.state.path().join("github")
     }
 
     pub fn log(&self) -> String {

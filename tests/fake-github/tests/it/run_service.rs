@@ -109,6 +109,8 @@ async fn renew_and_complete_with_the_job_token_record_what_the_run_page_shows() 
     assert_eq!(completed.status(), StatusCode::OK);
     assert_eq!(fake.job_phase(&job), Some(JobPhase::Completed { runner_id: runner.id }));
     assert_eq!(fake.completion(&job), Some(completion));
+    // ref §1.6: this runner registered as ephemeral, so its one job done, GitHub deletes it.
+    assert!(fake.runners().is_empty(), "the ephemeral runner is gone: {:?}", fake.runners());
     // ref §4.3: once the job is over, renew answers 404 and the runner abandons it.
     assert_eq!(renew(token).await.expect("renew").status(), StatusCode::NOT_FOUND);
 }
