@@ -14,7 +14,9 @@
 //!   namespaces of their own that lead nowhere (no packet leaves this machine).
 //! - `channel` (P4 through a VM, P2's agent upload; root only): see `channel.rs`.
 //! - `rss` (P6): an `orchestrator` daemon (local executor) on a RabbitMQ vhost and a PostgreSQL
-//!   database of the bench's own, its `VmRSS` once it serves and has settled.
+//!   database of the bench's own, its `VmRSS` once it serves and has settled; then
+//!   `forgejo-runner` and `github-runner`, each polling its fake forge on 127.0.0.1 (see
+//!   `runners.rs`), theirs.
 //! - `fleet` (P7): `--jobs` trivial jobs published on that vhost, served by two such daemons;
 //!   the time from the first publish to the last `job_finished`, jobs lost and duplicated.
 
@@ -31,6 +33,7 @@ mod burst;
 mod channel;
 mod fleet;
 mod request;
+mod runners;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "Print Solstice CI's performance figures (docs/performance.md)")]
@@ -111,6 +114,8 @@ fn main() -> Result<()> {
     let orchestrator = fleet::orchestrator_binary(args.orchestrator.as_ref())?;
     if wants(Measure::Rss) {
         fleet::rss(&orchestrator, Duration::from_secs(args.settle_secs))?;
+        let (forgejo_runner, github_runner) = runners::binaries()?;
+        runners::rss(&forgejo_runner, &github_runner, Duration::from_secs(args.settle_secs))?;
     }
     if wants(Measure::Fleet) {
         let config = burst::BurstConfig {

@@ -198,11 +198,11 @@ async fn an_ephemeral_registration_serves_one_job_then_is_gone_and_the_daemon_re
     assert_eq!(code(&again), 4, "the registration is gone: {}", stderr(&again));
 }
 
-/// Brief §7 P6: an idle runner stays within 15 MB of resident memory (its own, anonymous pages,
-/// in this debug build); and SIGTERM ends it cleanly.
+/// An idle daemon polls Forgejo once an orchestrator advertises a free slot, and SIGTERM ends
+/// it cleanly. (Its idle memory, brief §7 P6, is measured by `bench rss`.)
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn the_idle_daemon_stays_under_15_mb_and_exits_0_on_sigterm() {
+async fn the_idle_daemon_polls_once_a_slot_is_advertised_and_exits_0_on_sigterm() {
     use bus::{AmqpBus, AmqpSettings, Bus, FreeSlots};
 
     let fake = FakeForgejo::start().await.expect("the fake starts");
@@ -242,23 +242,6 @@ async fn the_idle_daemon_stays_under_15_mb_and_exits_0_on_sigterm() {
         }
     }
     assert!(polling, "the daemon polls once a slot is advertised");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the daemon runs");
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
-    };
-    let (rss, anon) = (field("VmRSS:"), field("RssAnon:"));
-    eprintln!(
-        "idle forgejo-runner daemon: VmRSS {rss} kB, RssAnon {anon} kB, RssFile {} kB, {} threads",
-        field("RssFile:"),
-        field("Threads:")
-    );
-    // The test binary is a debug build whose mapped code alone is over 15 MB of file-backed
-    // pages; what the daemon itself holds (heap, stacks) is the anonymous part.
-    assert!(anon <= 15 * 1024, "idle anonymous RSS {anon} kB is over 15 MB");
 
     let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill runs");
     assert!(killed.success());
