@@ -124,17 +124,57 @@ impl Drop for Daemon {
     }
 }
 
-/// `VmRSS`, `VmHWM` (kB) and `Threads` from `/proc/<pid>/status`.
-pub fn memory(pid: u32) -> Result<(u64, u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?, field("Threads:")?))
+/// A process's memory from `/proc/<pid>/status`, sizes in kB.
+pub struct Memory {
+    pub rss: u64,
+    pub hwm: u64,
+    /// What the process allocated (heap, stacks).
+    pub anon: u64,
+    /// Mapped code and data, shared and reclaimable.
+    pub file: u64,
+    pub threads: u64,
+}
+
+impl Memory {
+    pub fn of(pid: u32) -> Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> Result<u64> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        Ok(Memory {
+            rss: field("VmRSS:")?,
+            hwm: field("VmHWM:")?,
+            anon: field("RssAnon:")?,
+            file: field("RssFile:")?,
+            threads: field("Threads:")?,
+        })
+    }
+
+    /// Idle means its memory no longer changes: sampled once a second for `settle`, the last
+    /// sample printed under `title`.
+    pub fn settled(pid: u32, settle: Duration, title: &str) -> Result<()> {
+        let started = Instant::now();
+        let mut last = Memory::of(pid)?;
+        while started.elapsed() < settle {
+            std::thread::sleep(Duration::from_secs(1));
+            last = Memory::of(pid)?;
+        }
+        let mib = |kb: u64| kb as f64 / 1024.0;
+        println!("{title} (MiB here):");
+        println!(
+            "  VmRSS {:.1} MiB (anonymous {:.1}, file-backed {:.1})  VmHWM {:.1} MiB  threads {}",
+            mib(last.rss),
+            mib(last.anon),
+            mib(last.file),
+            mib(last.hwm),
+            last.threads
+        );
+        Ok(())
+    }
 }
 
 /// The `orchestrator` beside this binary unless named.
@@ -150,18 +190,9 @@ pub fn rss(binary: &Path, settle: Duration) -> Result<()> {
     let infra = Infra::create()?;
     let key = contract::BusKey::generate().context("make a bus key")?;
     let daemon = Daemon::start(binary, &infra, key.to_base64().expose(), 1, Duration::from_secs(60))?;
-    // Idle means: serving, and its memory no longer changes; sample once a second.
-    let started = Instant::now();
-    let mut last = memory(daemon.pid())?;
-    while started.elapsed() < settle {
-        std::thread::sleep(Duration::from_secs(1));
-        last = memory(daemon.pid())?;
-    }
-    let (rss, hwm, threads) = last;
-    println!(
-        "P6 orchestrator idle RSS (local executor, RabbitMQ + PostgreSQL, {} s after serving), target <= 30 MB (MiB here):",
+    let title = format!(
+        "P6 orchestrator idle RSS (local executor, RabbitMQ + PostgreSQL, {} s after serving), target <= 30 MB",
         settle.as_secs()
     );
-    println!("  VmRSS {:.1} MiB  VmHWM {:.1} MiB  threads {threads}", rss as f64 / 1024.0, hwm as f64 / 1024.0);
-    Ok(())
+    Memory::settled(daemon.pid(), settle, &title)
 }

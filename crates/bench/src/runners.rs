@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bus::{AmqpBus, AmqpSettings, Bus, FreeSlots};
 
-use crate::fleet::{Infra, memory};
+use crate::fleet::{Infra, Memory};
 
 /// A catalog label, as `github-runner configure` insists on one.
 const LABEL: &str = "linux-test";
@@ -42,37 +42,60 @@ pub fn rss(forgejo_runner: &Path, github_runner: &Path, settle: Duration) -> Res
     let infra = Infra::create()?;
     let key = contract::BusKey::generate().context("make a bus key")?;
     let key = key.to_base64().expose().to_owned();
+    // The fakes answer from this runtime's workers, also while the main thread samples memory.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(async {
-        let bus = AmqpBus::connect(AmqpSettings::new(&infra.amqp_url())).await.context("connect to RabbitMQ")?;
-        let free = FreeSlots { orchestrator_id: "bench".into(), labels: [(LABEL.to_owned(), 1)].into_iter().collect() };
+    let bus =
+        runtime.block_on(AmqpBus::connect(AmqpSettings::new(&infra.amqp_url()))).context("connect to RabbitMQ")?;
+    let free = FreeSlots { orchestrator_id: "bench".into(), labels: [(LABEL.to_owned(), 1)].into_iter().collect() };
+    let title = |what: &str| {
+        format!(
+            "P6 {what} idle RSS (polling its fake forge, RabbitMQ, {} s after polling), target <= 15 MB",
+            settle.as_secs()
+        )
+    };
 
-        let forgejo = fake_forgejo::FakeForgejo::start().await.context("start the fake Forgejo")?;
-        let runner = start_forgejo_runner(forgejo_runner, &forgejo, &infra, &key).await?;
+    let forgejo = runtime.block_on(fake_forgejo::FakeForgejo::start()).context("start the fake Forgejo")?;
+    let runner = runtime.block_on(async {
+        let token = forgejo.registration_token(fake_forgejo::Scope::Global);
+        let register = ["register", "--no-interactive", "--instance", forgejo.url(), "--token", &token];
+        let runner = start(
+            forgejo_runner,
+            &[&register, &["--name", "bench", "--labels", LABEL][..]].concat(),
+            "daemon",
+            &infra,
+            &key,
+        )
+        .await?;
         // Polling with nothing to do is the idle state; the advert is repeated until the runner,
         // which subscribes once it has declared itself, has heard one.
         let polls = async || {
-            let wait = forgejo
-                .wait_for(Duration::from_millis(500), |state| (state.calls_of("FetchTask").len() >= 2).then_some(()));
-            wait.await.is_ok()
+            let calls = |state: &fake_forgejo::Snapshot<'_>| (state.calls_of("FetchTask").len() >= 2).then_some(());
+            forgejo.wait_for(Duration::from_millis(500), calls).await.is_ok()
         };
         advertise_until(&bus, &free, polls).await.context("forgejo-runner never polled")?;
-        report("forgejo-runner daemon", runner.child.id(), settle).await?;
-        drop(runner);
+        anyhow::Ok(runner)
+    })?;
+    Memory::settled(runner.child.id(), settle, &title("forgejo-runner daemon"))?;
+    drop(runner);
 
-        let config = fake_github::Config::default();
-        let github = fake_github::FakeGithub::start(config).await.context("start the fake GitHub")?;
-        let runner = start_github_runner(github_runner, &github, &infra, &key).await?;
+    let github = runtime.block_on(fake_github::FakeGithub::start(fake_github::Config::default()));
+    let github = github.context("start the fake GitHub")?;
+    let runner = runtime.block_on(async {
+        let (url, token) = (github.repo_url("octo", "bench"), github.registration_token());
+        let configure =
+            ["configure", "--unattended", "--url", &url, "--token", &token, "--name", "bench", "--labels", LABEL];
+        let runner = start(github_runner, &configure, "run", &infra, &key).await?;
         let online = async || {
-            let wait = github.wait_for(Duration::from_millis(500), |fake| {
+            let online = |fake: &fake_github::FakeGithub| {
                 let id = fake.runners().first()?.id;
                 (fake.runner_status(id).as_deref() == Some("Online")).then_some(())
-            });
-            wait.await.is_some()
+            };
+            github.wait_for(Duration::from_millis(500), online).await.is_some()
         };
         advertise_until(&bus, &free, online).await.context("github-runner never went Online")?;
-        report("github-runner run", runner.child.id(), settle).await
-    })
+        anyhow::Ok(runner)
+    })?;
+    Memory::settled(runner.child.id(), settle, &title("github-runner run"))
 }
 
 /// Publishes `free` until `seen` says the runner acts on it, for at most [`READY`].
@@ -87,102 +110,33 @@ async fn advertise_until(bus: &AmqpBus, free: &FreeSlots, mut seen: impl AsyncFn
     bail!("not within {} s", READY.as_secs())
 }
 
-/// Lets the process settle, sampling once a second, then prints its memory.
-async fn report(what: &str, pid: u32, settle: Duration) -> Result<()> {
-    let started = Instant::now();
-    let mut last = memory(pid)?;
-    while started.elapsed() < settle {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        last = memory(pid)?;
-    }
-    let (rss, hwm, threads) = last;
-    let (anon, file) = split(pid)?;
-    let mib = |kb: u64| kb as f64 / 1024.0;
-    println!(
-        "P6 {what} idle RSS (polling its fake forge, RabbitMQ, {} s after polling), target <= 15 MB (MiB here):",
-        settle.as_secs()
-    );
-    println!(
-        "  VmRSS {:.1} MiB (anonymous {:.1}, file-backed {:.1})  VmHWM {:.1} MiB  threads {threads}",
-        mib(rss),
-        mib(anon),
-        mib(file),
-        mib(hwm)
-    );
-    Ok(())
-}
-
-/// `RssAnon` (what the process allocated) and `RssFile` (mapped code and data) in kB.
-fn split(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("RssAnon:")?, field("RssFile:")?))
-}
-
-async fn start_forgejo_runner(
-    binary: &Path,
-    fake: &fake_forgejo::FakeForgejo,
-    infra: &Infra,
-    key: &str,
-) -> Result<Runner> {
+/// Registers the runner with `setup` (its one-shot registration command), then starts it with
+/// `serve` (its long-running command) on the bench's vhost, both in a state dir of its own.
+async fn start(binary: &Path, setup: &[&str], serve: &str, infra: &Infra, key: &str) -> Result<Runner> {
     let state = tempfile::tempdir()?;
-    let token = fake.registration_token(fake_forgejo::Scope::Global);
     let mut register = Command::new(binary);
-    register.args(["register", "--no-interactive", "--instance", fake.url(), "--token", &token]);
-    register.args(["--name", "bench", "--labels", LABEL]);
-    finish(register.env("SOLSTICE_STATE_DIR", state.path())).await.context("forgejo-runner register")?;
-    let child = Command::new(binary)
-        .arg("daemon")
-        .env("SOLSTICE_STATE_DIR", state.path())
-        .env("SOLSTICE_AMQP_URL", infra.amqp_url())
-        .env("SOLSTICE_BUS_KEY", key)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("start {}", binary.display()))?;
-    Ok(Runner { child, _state: state })
-}
-
-async fn start_github_runner(
-    binary: &Path,
-    fake: &fake_github::FakeGithub,
-    infra: &Infra,
-    key: &str,
-) -> Result<Runner> {
-    let state = tempfile::tempdir()?;
-    let url = fake.repo_url("octo", "bench");
-    let mut configure = Command::new(binary);
-    configure.args(["configure", "--unattended", "--url", &url, "--token", &fake.registration_token()]);
-    configure.args(["--name", "bench", "--labels", LABEL]);
-    finish(configure.env("SOLSTICE_STATE_DIR", state.path())).await.context("github-runner configure")?;
-    let child = Command::new(binary)
-        .arg("run")
-        .env("SOLSTICE_STATE_DIR", state.path())
-        .env("SOLSTICE_AMQP_URL", infra.amqp_url())
-        .env("SOLSTICE_BUS_KEY", key)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("start {}", binary.display()))?;
-    Ok(Runner { child, _state: state })
-}
-
-/// Runs a one-shot command off the runtime (the fake it talks to answers from this runtime).
-async fn finish(command: &mut Command) -> Result<()> {
-    let mut command = std::mem::replace(command, Command::new("true"));
-    let output = tokio::task::spawn_blocking(move || command.output()).await.context("join")??;
+    register.args(setup).env("SOLSTICE_STATE_DIR", state.path());
+    // Off the runtime: the fake it talks to answers from this runtime.
+    let output = tokio::task::spawn_blocking(move || register.output()).await.context("join")??;
     if !output.status.success() {
-        bail!("{}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "{} {}: {}: {}",
+            binary.display(),
+            setup[0],
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
-    Ok(())
+    let child = Command::new(binary)
+        .arg(serve)
+        .env("SOLSTICE_STATE_DIR", state.path())
+        .env("SOLSTICE_AMQP_URL", infra.amqp_url())
+        .env("SOLSTICE_BUS_KEY", key)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {}", binary.display()))?;
+    Ok(Runner { child, _state: state })
 }
