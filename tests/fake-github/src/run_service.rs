@@ -123,7 +123,7 @@ pub(crate) async fn complete(
     if body.get("conclusion").and_then(Value::as_str).is_none() {
         return run_error(StatusCode::BAD_REQUEST, "conclusion is required");
     }
-    let runner_id = {
+    let (runner_id, ephemeral) = {
         let mut inner = shared.lock();
         let job = &mut inner.jobs[index];
         let JobPhase::Acquired { runner_id } = job.phase else {
@@ -131,13 +131,14 @@ pub(crate) async fn complete(
         };
         job.phase = JobPhase::Completed { runner_id };
         job.completion = Some(body);
-        runner_id
+        (runner_id, inner.runners.get(&runner_id).is_some_and(|runner| runner.view.ephemeral))
     };
-    // ref §1.6: an ephemeral runner runs one job; the service deletes it once that job is done.
-    let ephemeral = shared.lock().runners.get(&runner_id).is_some_and(|runner| runner.view.ephemeral);
+    // ref §1.6: an ephemeral runner runs one job; the service deletes it once that job is done
+    // (which tells the waiters of the change too).
     if ephemeral {
         shared.delete_runner(runner_id);
+    } else {
+        shared.changed();
     }
-    shared.changed();
     StatusCode::OK.into_response()
 }
